@@ -1,0 +1,1 @@
+"""Per-account funnel state as pure functions: history in, state out."""

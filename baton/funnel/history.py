@@ -1,0 +1,71 @@
+"""An account's event history: the single source every figure is folded from.
+
+Baton keeps, per account, the distinct events it has seen (by ``id``) in
+``occurred_at`` order. Every derived value (stage, owner, scorecard
+contributions) is a pure fold over this list, so live state, a restart and an
+offline replay of the same events agree whatever order they arrived in.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from typing import Any, Iterable
+
+import orjson
+
+from baton.streams.events import Event
+
+# A compact, JSON-ready event: {"id", "type", "t" (epoch ms, UTC), "data", ...}.
+Compact = dict[str, Any]
+
+
+def compact(event: Event) -> Compact:
+    """The fields a fold needs, with ``occurred_at`` as epoch milliseconds."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "t": int(event.occurred_at.timestamp() * 1000),
+        "data": event.data.model_dump(exclude_none=True),
+        **({"account_id": event.account_id} if event.account_id is not None else {}),
+    }
+
+
+def order_key(ev: Compact) -> tuple[int, str]:
+    # occurred_at first; the id breaks ties so equal times still order the same everywhere.
+    return (ev["t"], ev["id"])
+
+
+class AccountHistory:
+    """Distinct events of one account, kept sorted by (occurred_at, id)."""
+
+    __slots__ = ("account_id", "events", "_ids")
+
+    def __init__(self, account_id: str, events: Iterable[Compact] = ()) -> None:
+        self.account_id = account_id
+        self.events: list[Compact] = sorted(events, key=order_key)
+        self._ids = {ev["id"] for ev in self.events}
+
+    def add(self, ev: Compact) -> bool:
+        """Add one event; False (and no change) if its id was seen already."""
+        if ev["id"] in self._ids:
+            return False
+        self._ids.add(ev["id"])
+        if not self.events or order_key(self.events[-1]) <= order_key(ev):
+            self.events.append(ev)  # the common case: in order
+        else:
+            insort(self.events, ev, key=order_key)
+        return True
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({"account_id": self.account_id, "events": self.events})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "AccountHistory":
+        doc = orjson.loads(raw)
+        return cls(doc["account_id"], doc["events"])

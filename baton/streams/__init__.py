@@ -1,0 +1,1 @@
+"""Topics, event models, the Faust app and its state."""
