@@ -14,6 +14,7 @@ import typer
 
 app = typer.Typer(
     add_completion=False,
+    pretty_exceptions_show_locals=False,
     no_args_is_help=True,
     help="Baton: the market-to-cash notifier. Reads contract events from Kafka, keeps one funnel, tells the right team.",
 )

@@ -38,18 +38,18 @@ def order_key(ev: Compact) -> tuple[int, str]:
 class AccountHistory:
     """Distinct events of one account, kept sorted by (occurred_at, id)."""
 
-    __slots__ = ("account_id", "events", "_ids")
+    __slots__ = ("account_id", "events", "_by_id")
 
     def __init__(self, account_id: str, events: Iterable[Compact] = ()) -> None:
         self.account_id = account_id
         self.events: list[Compact] = sorted(events, key=order_key)
-        self._ids = {ev["id"] for ev in self.events}
+        self._by_id = {ev["id"]: ev for ev in self.events}
 
     def add(self, ev: Compact) -> bool:
         """Add one event; False (and no change) if its id was seen already."""
-        if ev["id"] in self._ids:
+        if ev["id"] in self._by_id:
             return False
-        self._ids.add(ev["id"])
+        self._by_id[ev["id"]] = ev
         if not self.events or order_key(self.events[-1]) <= order_key(ev):
             self.events.append(ev)  # the common case: in order
         else:
@@ -57,7 +57,10 @@ class AccountHistory:
         return True
 
     def __contains__(self, event_id: str) -> bool:
-        return event_id in self._ids
+        return event_id in self._by_id
+
+    def get(self, event_id: str) -> Compact | None:
+        return self._by_id.get(event_id)
 
     def __len__(self) -> int:
         return len(self.events)

@@ -1,0 +1,17 @@
+"""The stream agents of one worker; each module registers its own on the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from baton.streams.app import BatonApp
+
+
+def register_agents(baton: "BatonApp") -> None:
+    from baton.agents import delivery, funnel_publisher, intake, views
+
+    intake.register(baton)
+    funnel_publisher.register(baton)
+    delivery.register(baton)
+    views.register(baton)

@@ -1,0 +1,1 @@
+"""Rules: which notifications a change in an account's state causes."""

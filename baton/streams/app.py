@@ -1,0 +1,86 @@
+"""The Faust application: topics, tables and agents wired from the settings.
+
+``BatonApp`` owns everything one worker process needs. Values travel as raw
+bytes end to end: Baton decodes JSON itself (pydantic ``validate_json`` on the
+raw value) because Faust's own model decoding is several times slower.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from baton.rules.drafts import Router, console_router
+from baton.settings import Settings
+from baton.streams.metrics import WorkerMetrics
+from baton.streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
+
+
+class BatonApp:
+    def __init__(self, settings: Settings, partitions: int | None = None, router: Router | None = None) -> None:
+        if not settings.bootstrap_servers:
+            raise ValueError("settings.bootstrap_servers is required to build the worker")
+        self.settings = settings
+        self.names = TopicNames(settings.topic_prefix)
+        self.partitions = partitions or settings.partitions
+        self.router: Router = router or console_router
+        self.metrics = WorkerMetrics()
+        # Accounts changed since the last funnel flush (key -> latest state).
+        self.pending_funnel: dict[bytes, Any] = {}
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+        self.faust = faust.App(
+            settings.app_id,
+            broker=broker_urls(settings.bootstrap_servers),
+            store=settings.store,
+            datadir=str(settings.data_dir / "faust"),
+            topic_partitions=self.partitions,
+            topic_replication_factor=settings.replication_factor,
+            key_serializer="raw",
+            value_serializer="raw",
+            web_enabled=settings.web_enabled,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            consumer_auto_offset_reset="earliest",
+            table_cleanup_interval=3600.0,
+            autodiscover=False,
+            # Baton creates and checks its topics itself (baton.streams.admin).
+            topic_allow_declare=True,
+        )
+
+        self.inputs = self.faust.topic(*self.names.inputs, partitions=self.partitions, **RAW)
+        self.notifications = self._out("notifications")
+        self.deliveries = self._out("deliveries")
+        self.funnel = self._out("funnel")
+        self.scorecard = self._out("scorecard")
+        self.deadletter = self._out("deadletter")
+
+        # Account histories, keyed by the account_id bytes of the input key, written only
+        # while processing that account's event: the changelog partition is then the
+        # input partition, so recovery puts each account back where its events are.
+        self.accounts = self._table("accounts", help="Per-account event history (the funnel's source of truth)")
+
+        from baton.agents import register_agents
+
+        register_agents(self)
+
+    def _out(self, short: str) -> faust.TopicT:
+        return self.faust.topic(self.names.name(short), partitions=self.partitions, **RAW)
+
+    def _table(self, name: str, **kwargs: Any) -> faust.Table:
+        table = self.faust.Table(name, partitions=self.partitions, key_type=bytes, value_type=bytes, **kwargs)
+        # Values are Baton's own orjson bytes; skip Faust's JSON codec both ways.
+        table.key_serializer = "raw"
+        table.value_serializer = "raw"
+        return table

@@ -1,0 +1,20 @@
+"""Counters a worker keeps about itself (exported at /metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class WorkerMetrics:
+    events_valid: int = 0
+    events_duplicate: int = 0
+    events_redelivered: int = 0
+    dead_letters: int = 0
+    notifications: int = 0
+    funnel_records: int = 0
+    misrouted_records: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,56 @@
+"""What one valid account event does, as a pure step the agent calls.
+
+``step(history, event)`` adds the event to the account's history and returns
+the new state and the rule drafts it causes. A duplicate id changes nothing
+and notifies nobody, with one exception: the *same record* seen again (same
+topic, partition and offset) is a redelivery after a crash, whose
+notifications may not have reached Kafka before the crash. Its drafts are
+produced again; their ids are deterministic, so the delivery ledger still
+sends each message once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from baton.funnel.fold import AccountState, fold
+from baton.funnel.history import AccountHistory, Compact
+from baton.rules.drafts import Draft
+from baton.rules.event_rules import rules_for
+
+
+@dataclass
+class StepResult:
+    state: AccountState
+    changed: bool
+    duplicate: bool = False
+    redelivered: bool = False
+    drafts: list[Draft] = field(default_factory=list)
+    previous: AccountState | None = None
+
+
+def source_of(topic: str, partition: int, offset: int) -> list[Any]:
+    return [topic, partition, offset]
+
+
+def step(history: AccountHistory, ev: Compact, sla_seconds: Callable[[str], int]) -> StepResult:
+    seen = history.get(ev["id"])
+    if seen is not None:
+        state = fold(history)
+        redelivered = "src" in ev and seen.get("src") == ev["src"]
+        drafts = _drafts(ev, state, sla_seconds) if redelivered else []
+        return StepResult(state, changed=False, duplicate=not redelivered, redelivered=redelivered, drafts=drafts)
+    previous = fold(history) if history.events else None
+    history.add(ev)
+    state = fold(history)
+    return StepResult(state, changed=True, drafts=_drafts(ev, state, sla_seconds), previous=previous)
+
+
+def _drafts(ev: Compact, state: AccountState, sla_seconds: Callable[[str], int]) -> list[Draft]:
+    drafts = []
+    for rule in rules_for(ev["type"], sla_seconds):
+        draft = rule(ev, state)
+        if draft is not None:
+            drafts.append(draft)
+    return drafts
