@@ -1,0 +1,157 @@
+"""End to end through a real Kafka: contract events in, notifications and dead letters out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from kafka_io import event, produce, read_topic
+from worker_process import WorkerProcess
+
+pytestmark = pytest.mark.kafka
+
+NOTIFICATION_FIELDS = {"id", "rule", "team", "severity", "account_id", "title", "text", "channels", "cause",
+                       "created_at"}
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"f{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap, prefix, tmp_path_factory):
+    proc = WorkerProcess(kafka_bootstrap, prefix, tmp_path_factory.mktemp("worker")).start()
+    yield proc
+    proc.stop()
+
+
+def notifications_for(records, account_id):
+    return [r["value"] for r in records if r["value"].get("account_id") == account_id]
+
+
+def test_payment_yields_exactly_one_payment_to_sales_record(kafka_bootstrap, prefix, worker):
+    acct = f"acct_{uuid.uuid4().hex[:6]}"
+    signup = event("signup.created", acct, {"company": "Acme", "email": "billing@acme.example"})
+    deal = event("deal.created", acct, {"deal_id": "d-9", "amount": 1200000, "currency": "USD", "owner_id": "r-7"})
+    pay = event("payment.succeeded", acct, {"payment_id": "pay_1", "amount": 1200000, "currency": "USD",
+                                            "deal_id": "d-9"}, at="2026-11-22T10:05:00Z")
+    produce(kafka_bootstrap, prefix, [signup, deal, pay])
+
+    records = read_topic(kafka_bootstrap, prefix + "notifications",
+                         until=lambda rs: any(n["rule"] == "payment-to-sales"
+                                              for n in notifications_for(rs, acct)), settle=2)
+    mine = notifications_for(records, acct)
+    payments = [n for n in mine if n["rule"] == "payment-to-sales"]
+    assert len(payments) == 1
+    note = payments[0]
+    assert NOTIFICATION_FIELDS <= note.keys()
+    assert note["id"] == f"payment-to-sales:{pay['id']}"
+    assert note["team"] == "sales" and note["severity"] == "info"
+    assert note["title"] == "Acme paid $12,000.00"
+    assert note["text"] == "Payment pay_1 of $12,000.00 from Acme (deal d-9, owner r-7)."
+    assert note["cause"] == {"event_id": pay["id"], "type": "payment.succeeded"}
+    assert note["created_at"].endswith("Z")
+    signups = [n for n in mine if n["rule"] == "signup-to-finance"]
+    assert len(signups) == 1 and signups[0]["team"] == "finance"
+    # Keyed by account_id (contract).
+    assert all(r["key"] == acct for r in records if r["value"].get("account_id") == acct)
+
+
+def test_duplicate_event_id_notifies_once(kafka_bootstrap, prefix, worker):
+    acct = f"acct_{uuid.uuid4().hex[:6]}"
+    pay = event("payment.succeeded", acct, {"payment_id": "pay_2", "amount": 500, "currency": "EUR"})
+    produce(kafka_bootstrap, prefix, [pay, pay, dict(pay)])
+    marker = event("payment.succeeded", acct, {"payment_id": "pay_3", "amount": 700, "currency": "EUR"})
+    produce(kafka_bootstrap, prefix, [marker])  # processed after the duplicates: once it is out, they were seen
+
+    records = read_topic(kafka_bootstrap, prefix + "notifications",
+                         until=lambda rs: any(n["cause"]["event_id"] == marker["id"]
+                                              for n in notifications_for(rs, acct)), settle=1)
+    ids = [n["id"] for n in notifications_for(records, acct)]
+    assert ids.count(f"payment-to-sales:{pay['id']}") == 1
+    assert ids.count(f"payment-to-sales:{marker['id']}") == 1
+
+
+def test_poison_record_then_valid_one_is_still_processed(kafka_bootstrap, prefix, worker):
+    acct = f"acct_{uuid.uuid4().hex[:6]}"
+    good = event("payment.succeeded", acct, {"payment_id": "pay_4", "amount": 100, "currency": "USD"})
+    produce(kafka_bootstrap, prefix, [("payments", acct.encode(), b"\x00\xffnot json at all{"), good])
+
+    notes = read_topic(kafka_bootstrap, prefix + "notifications",
+                       until=lambda rs: any(n["cause"]["event_id"] == good["id"] for n in notifications_for(rs, acct)))
+    assert [n["id"] for n in notifications_for(notes, acct)] == [f"payment-to-sales:{good['id']}"]
+    dead = read_topic(kafka_bootstrap, prefix + "deadletter", until=lambda rs: any(r["key"] == acct for r in rs))
+    mine = [r["value"] for r in dead if r["key"] == acct]
+    assert len(mine) == 1
+    letter = mine[0]
+    assert {"reason", "topic", "partition", "offset", "key", "raw"} <= letter.keys()
+    assert letter["topic"] == prefix + "payments" and letter["key"] == acct
+    assert "not valid JSON" in letter["reason"]
+    assert "not json at all" in letter["raw"] and letter["raw_base64"]  # exact bytes kept when not UTF-8
+
+
+BAD_INPUTS = {
+    "missing field": ({"id": "x1", "type": "payment.succeeded", "occurred_at": "2026-11-22T10:04:00Z",
+                       "data": {"payment_id": "p", "amount": 1, "currency": "USD"}}, "missing required field 'account_id'"),
+    "wrong type": ({"id": "x2", "type": "payment.succeeded", "occurred_at": "2026-11-22T10:04:00Z",
+                    "data": {"payment_id": "p", "amount": "100", "currency": "USD"}}, "data.amount"),
+    "unknown type": ({"id": "x3", "type": "payment.teleported", "occurred_at": "2026-11-22T10:04:00Z",
+                      "data": {}}, "unknown type 'payment.teleported'"),
+    "negative amount": ({"id": "x4", "type": "payment.succeeded", "occurred_at": "2026-11-22T10:04:00Z",
+                         "data": {"payment_id": "p", "amount": -5, "currency": "USD"}}, "must not be negative"),
+    "bad currency": ({"id": "x5", "type": "payment.succeeded", "occurred_at": "2026-11-22T10:04:00Z",
+                      "data": {"payment_id": "p", "amount": 5, "currency": "dollars"}}, "ISO 4217"),
+    "bad timestamp": ({"id": "x6", "type": "payment.succeeded", "occurred_at": "22/11/2026 10:04",
+                       "data": {"payment_id": "p", "amount": 5, "currency": "USD"}}, "RFC 3339"),
+}
+
+
+def test_each_kind_of_bad_input_is_dead_lettered_with_its_reason(kafka_bootstrap, prefix, worker):
+    acct = f"acct_{uuid.uuid4().hex[:6]}"
+    raws = []
+    for name, (value, _) in BAD_INPUTS.items():
+        value = {**value, "account_id": acct} if name != "missing field" else value
+        raws.append(("payments", acct.encode(), json.dumps(value).encode()))
+    produce(kafka_bootstrap, prefix, raws)
+    dead = read_topic(kafka_bootstrap, prefix + "deadletter",
+                      until=lambda rs: len([r for r in rs if r["key"] == acct]) >= len(BAD_INPUTS))
+    reasons = {json.loads(r["value"]["raw"])["id"]: r["value"]["reason"] for r in dead if r["key"] == acct}
+    for name, (value, expected) in BAD_INPUTS.items():
+        assert expected in reasons[value["id"]], (name, reasons[value["id"]])
+
+
+def test_contract_topics_exist_and_outputs_are_compacted(kafka_bootstrap, prefix, worker):
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        topics = set(admin.list_topics())
+        for short in ("signups", "leads", "deals", "payments", "spend", "notifications", "deliveries", "funnel",
+                      "scorecard", "deadletter"):
+            assert prefix + short in topics
+        resources = [ConfigResource(ConfigResourceType.TOPIC, prefix + t) for t in ("funnel", "scorecard", "leads")]
+        described = admin.describe_configs(resources)["topic"]
+        # Only non-default configs come back; the broker default policy is "delete".
+        policies = {name: cfg.get("cleanup.policy", {"value": "delete"})["value"] for name, cfg in described.items()}
+        assert policies[prefix + "funnel"] == "compact"
+        assert policies[prefix + "scorecard"] == "compact"
+        assert policies[prefix + "leads"] == "delete"
+    finally:
+        admin.close()
+
+
+def test_funnel_record_is_published_for_the_account(kafka_bootstrap, prefix, worker):
+    acct = f"acct_{uuid.uuid4().hex[:6]}"
+    produce(kafka_bootstrap, prefix, [
+        event("lead.created", acct, {"lead_id": "l-1", "source": "marketing", "temperature": "warm", "owner_id": "r-1"}),
+        event("lead.contacted", acct, {"lead_id": "l-1", "owner_id": "r-1"}, at="2026-11-22T10:20:00Z"),
+    ])
+    records = read_topic(kafka_bootstrap, prefix + "funnel",
+                         until=lambda rs: any(r["key"] == acct and r["value"]["events"] == 2 for r in rs))
+    latest = [r["value"] for r in records if r["key"] == acct][-1]
+    assert latest["stage"] == "mql"
+    assert latest["owner_id"] == "r-1" and latest["source"] == "marketing"
+    assert latest["first_contact_at"] == "2026-11-22T10:20:00.000Z"
