@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     sla_hot_seconds: int = Field(300, gt=0)
     sla_warm_seconds: int = Field(3600, gt=0)
     sla_cold_seconds: int = Field(86400, gt=0)
+    # A won deal with no payment.succeeded after this many days tells finance and the owner.
+    payment_missing_days: float = Field(14.0, gt=0)
+    # How often due timers (SLA windows, missing payments) are checked.
+    timer_tick_seconds: float = Field(1.0, gt=0)
 
     # --- Notification channels ---------------------------------------------
     slack: SlackSettings = SlackSettings()

@@ -9,9 +9,10 @@ if TYPE_CHECKING:
 
 
 def register_agents(baton: "BatonApp") -> None:
-    from baton.agents import delivery, funnel_publisher, intake, views
+    from baton.agents import delivery, funnel_publisher, intake, timer_checks, views
 
     intake.register(baton)
     funnel_publisher.register(baton)
+    timer_checks.register(baton)
     delivery.register(baton)
     views.register(baton)

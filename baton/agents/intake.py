@@ -1,23 +1,31 @@
 """The intake agent: every input record -> dead letter, or state + notifications.
 
-Per record: decode and validate (bad input goes to ``m2c.deadletter`` with its
-reason and the stream goes on), add the event to its account's history in the
-``accounts`` table, queue the account for the coalesced ``m2c.funnel`` output,
-and send the notifications its rules decide on to ``m2c.notifications``.
+Per contract record: decode and validate (bad input goes to ``m2c.deadletter``
+with its reason and the stream goes on), add the event to its account's
+history in the ``accounts`` table, queue the account for the coalesced
+``m2c.funnel`` output, schedule its timer checks, and send the notifications
+its rules decide on to ``m2c.notifications``.
+
+Per due timer check (Baton's internal ``timers`` topic): run the check against
+the account's state and, if it fires, record it in the history and notify.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import orjson
 
+from baton.funnel.fold import fold
 from baton.funnel.history import AccountHistory, compact
-from baton.rules.drafts import to_notification
+from baton.rules.drafts import Draft, to_notification
+from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, payment_missing
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.partitioning import expected_partition
 from baton.streams.processor import source_of, step
+from baton.streams.timers import open_checks
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -26,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def register(baton: "BatonApp") -> None:
-    app, names, metrics = baton.faust, baton.names, baton.metrics
+    app, names, metrics, settings = baton.faust, baton.names, baton.metrics, baton.settings
     accounts = baton.accounts
     warned_misrouted: set[str] = set()
 
@@ -35,52 +43,95 @@ def register(baton: "BatonApp") -> None:
         log.warning("dead letter from %s[%d]@%d: %s", dl.topic, dl.partition, dl.offset, dl.reason)
         await baton.deadletter.send(key=key, value=dumps(dl))
 
+    async def notify(key: bytes, draft: Draft) -> None:
+        notification = to_notification(draft, baton.router)
+        await baton.notifications.send(key=key, value=orjson.dumps(notification.model_dump(mode="json")))
+        metrics.notifications += 1
+
+    def load(key: bytes, account_id: str) -> AccountHistory:
+        raw = accounts.get(key)
+        return AccountHistory.from_bytes(raw) if raw else AccountHistory(account_id)
+
     def check_partitioning(topic: str, partition: int, key: bytes) -> None:
         # The account table only works if a producer partitions by murmur2(account_id);
         # say so loudly (once per topic) instead of silently splitting an account's state.
-        if expected_partition(key, baton.partitions) != partition:
+        expected = expected_partition(key, baton.partitions)
+        if expected != partition:
             metrics.misrouted_records += 1
             if topic not in warned_misrouted:
                 warned_misrouted.add(topic)
                 log.error(
                     "records on %s are not partitioned by murmur2(account_id) (key %r is in partition %d, "
                     "expected %d): per-account ordering and state break. Producers using librdkafka must set "
-                    "partitioner=murmur2_random.", topic, key, partition, expected_partition(key, baton.partitions))
+                    "partitioner=murmur2_random.", topic, key, partition, expected)
+
+    async def handle_record(msg) -> None:
+        ref = RecordRef(msg.topic, msg.partition, msg.offset, msg.key,
+                        int(msg.timestamp * 1000) if msg.timestamp else None)
+        decoded = decode(ref, msg.value)
+        if isinstance(decoded, DeadLetter):
+            await dead_letter(decoded, msg.key)
+            return
+        metrics.by_type[decoded.type] = metrics.by_type.get(decoded.type, 0) + 1
+        if decoded.account_id is None:  # spend.recorded: no account (scorecard only)
+            metrics.events_valid += 1
+            return
+
+        key = msg.key  # equals account_id: decode() checked it
+        check_partitioning(msg.topic, msg.partition, key)
+        history = load(key, decoded.account_id)
+        ev = compact(decoded)
+        ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
+        result = step(history, ev, settings.sla_seconds)
+        if result.duplicate:
+            metrics.events_duplicate += 1
+            return
+        if result.redelivered:
+            metrics.events_redelivered += 1
+        else:
+            metrics.events_valid += 1
+        for draft in result.drafts:
+            await notify(key, draft)
+        if result.changed:
+            accounts[key] = history.to_bytes()
+            for due in open_checks(result.state, history, settings.sla_seconds, settings.payment_missing_days):
+                baton.due_queue.push(due)
+        baton.pending_funnel[key] = result.state
+
+    async def handle_due(msg) -> None:
+        try:
+            due = orjson.loads(msg.value)
+            account_id, check, ref = due["account_id"], due["check"], due["ref"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.error("ignoring malformed timer record at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+            return
+        key = account_id.encode()
+        history = load(key, account_id)
+        check_id = f"{check}:{ref}"
+        src = source_of(names.short(msg.topic), msg.partition, msg.offset)
+        fired_by = history.fired.get(check_id)
+        if fired_by is not None and fired_by != src:
+            return  # fired before: a check fires once
+        state = fold(history)
+        if check == LEAD_SLA:
+            draft = lead_sla_breach(state, ref, settings.sla_seconds, int(time.time() * 1000))
+        elif check == PAYMENT_MISSING:
+            draft = payment_missing(state, ref, settings.payment_missing_days)
+        else:
+            log.error("unknown timer check %r", check)
+            return
+        if draft is None:
+            return
+        await notify(key, draft)  # the same due record after a crash re-sends the same id
+        if fired_by is None:
+            history.fired[check_id] = src
+            accounts[key] = history.to_bytes()
 
     @app.agent(baton.inputs, name="intake")
     async def intake(stream):
         async for event in stream.events():
             msg = event.message
-            ref = RecordRef(msg.topic, msg.partition, msg.offset, msg.key,
-                            int(msg.timestamp * 1000) if msg.timestamp else None)
-            decoded = decode(ref, msg.value)
-            if isinstance(decoded, DeadLetter):
-                await dead_letter(decoded, msg.key)
-                continue
-            metrics.by_type[decoded.type] = metrics.by_type.get(decoded.type, 0) + 1
-            if decoded.account_id is None:  # spend.recorded: no account (scorecard, issue 3)
-                metrics.events_valid += 1
-                continue
-
-            key = msg.key  # equals account_id (decode checked it)
-            check_partitioning(msg.topic, msg.partition, key)
-            raw = accounts.get(key)
-            history = AccountHistory.from_bytes(raw) if raw else AccountHistory(decoded.account_id)
-            ev = compact(decoded)
-            ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
-            result = step(history, ev, baton.settings.sla_seconds)
-
-            if result.duplicate:
-                metrics.events_duplicate += 1
-                continue
-            if result.redelivered:
-                metrics.events_redelivered += 1
+            if msg.topic == baton.timers_topic_name:
+                await handle_due(msg)
             else:
-                metrics.events_valid += 1
-            for draft in result.drafts:
-                notification = to_notification(draft, baton.router)
-                await baton.notifications.send(key=key, value=orjson.dumps(notification.model_dump(mode="json")))
-                metrics.notifications += 1
-            if result.changed:
-                accounts[key] = history.to_bytes()
-            baton.pending_funnel[key] = result.state
+                await handle_record(msg)

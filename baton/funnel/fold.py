@@ -97,7 +97,8 @@ class AccountState:
     first_touch_campaign_id: str | None = None
     first_payment_at: int | None = None
     last_payment_at: int | None = None
-    cancelled_at: int | None = None
+    cancelled_at: int | None = None  # the latest subscription.cancelled
+    cancellations: list[int] = field(default_factory=list)  # every subscription.cancelled, in order (churn per period)
     as_of: int | None = None
     event_count: int = 0
 
@@ -290,3 +291,4 @@ def _apply(st: AccountState, ev: dict[str, Any]) -> None:
         st.payments.append(Payment(d["payment_id"], t, d["amount"], d["currency"], "refunded"))
     elif kind == "subscription.cancelled":
         st.cancelled_at = t
+        st.cancellations.append(t)

@@ -38,12 +38,15 @@ def order_key(ev: Compact) -> tuple[int, str]:
 class AccountHistory:
     """Distinct events of one account, kept sorted by (occurred_at, id)."""
 
-    __slots__ = ("account_id", "events", "_by_id")
+    __slots__ = ("account_id", "events", "_by_id", "fired")
 
-    def __init__(self, account_id: str, events: Iterable[Compact] = ()) -> None:
+    def __init__(self, account_id: str, events: Iterable[Compact] = (), fired: dict[str, Any] | None = None) -> None:
         self.account_id = account_id
         self.events: list[Compact] = sorted(events, key=order_key)
         self._by_id = {ev["id"]: ev for ev in self.events}
+        # Timer checks that already fired for this account ("lead-sla:l-1" -> the due
+        # record that fired it): kept beside the events, so folds and replays never see them.
+        self.fired: dict[str, Any] = dict(fired or {})
 
     def add(self, ev: Compact) -> bool:
         """Add one event; False (and no change) if its id was seen already."""
@@ -66,9 +69,12 @@ class AccountHistory:
         return len(self.events)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"account_id": self.account_id, "events": self.events})
+        doc: dict[str, Any] = {"account_id": self.account_id, "events": self.events}
+        if self.fired:
+            doc["fired"] = self.fired
+        return orjson.dumps(doc)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "AccountHistory":
         doc = orjson.loads(raw)
-        return cls(doc["account_id"], doc["events"])
+        return cls(doc["account_id"], doc["events"], doc.get("fired"))

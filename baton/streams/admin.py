@@ -18,8 +18,10 @@ from baton.streams.topics import COMPACTED, INPUT_TOPICS, OUTPUT_TOPICS, TopicNa
 
 log = logging.getLogger(__name__)
 
-# Internal topics (Baton's own, not part of the contract).
-INTERNAL_TOPICS = ("scorecard-parts",)
+# Internal topics (Baton's own, not part of the contract): due timer checks, read
+# back by the intake agent; per-partition scorecard parts, combined per scope.
+INTERNAL_TOPICS = ("timers", "scorecard-parts")
+INTERNAL_COMPACTED = frozenset({"scorecard-parts"})
 
 
 class TopicLayoutError(RuntimeError):
@@ -73,7 +75,7 @@ def ensure_topics(settings: Settings) -> list[str]:
             full = names.name(short)
             if full in existing:
                 continue
-            configs = {"cleanup.policy": "compact"} if short in COMPACTED or short in INTERNAL_TOPICS else {}
+            configs = {"cleanup.policy": "compact"} if short in COMPACTED | INTERNAL_COMPACTED else {}
             missing.append(NewTopic(full, partitions, settings.replication_factor, topic_configs=configs))
         for topic in missing:
             try:

@@ -15,6 +15,7 @@ import faust
 from baton.rules.drafts import Router, console_router
 from baton.settings import Settings
 from baton.streams.metrics import WorkerMetrics
+from baton.streams.timers import DueQueue
 from baton.streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class BatonApp:
         self.metrics = WorkerMetrics()
         # Accounts changed since the last funnel flush (key -> latest state).
         self.pending_funnel: dict[bytes, Any] = {}
+        self.due_queue = DueQueue()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
 
         self.faust = faust.App(
@@ -59,7 +61,11 @@ class BatonApp:
             topic_allow_declare=True,
         )
 
-        self.inputs = self.faust.topic(*self.names.inputs, partitions=self.partitions, **RAW)
+        # The intake agent reads the five input topics and Baton's own due timer checks,
+        # all partitioned alike, so an account's events, checks and state share a partition.
+        self.timers_topic_name = self.names.name("timers")
+        self.inputs = self.faust.topic(*self.names.inputs, self.timers_topic_name, partitions=self.partitions, **RAW)
+        self.timers = self._out("timers")
         self.notifications = self._out("notifications")
         self.deliveries = self._out("deliveries")
         self.funnel = self._out("funnel")
