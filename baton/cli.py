@@ -104,6 +104,32 @@ def topics() -> None:
 
 
 @app.command()
+def replay(
+    wait: float = typer.Option(0.0, help="Seconds to wait for the live scorecard to catch up before reporting."),
+    show: bool = typer.Option(False, help="Also print the replayed scorecard as JSON."),
+) -> None:
+    """Recompute the scorecard from the input topics and compare it with live m2c.scorecard (exit 1 on any difference)."""
+    import asyncio
+
+    from baton.offline.replay import compare
+
+    settings = _settings()
+    if not settings.bootstrap_servers:
+        raise typer.BadParameter("set KAFKA_BOOTSTRAP_SERVERS")
+    result, diff = asyncio.run(compare(settings, wait_seconds=wait))
+    typer.echo(f"replayed {result.events} events ({result.rejected} rejected) into {len(result.records)} scopes "
+               f"in {result.seconds:.2f}s ({result.events / max(result.seconds, 1e-9):,.0f} events/s)", err=True)
+    if show:
+        typer.echo(json.dumps(result.records, indent=2, sort_keys=True))
+    for line in diff:
+        typer.echo(line)
+    if diff:
+        typer.echo(f"{len(diff)} difference(s) between live m2c.scorecard and the replay", err=True)
+        raise typer.Exit(1)
+    typer.echo("live m2c.scorecard equals the replay", err=True)
+
+
+@app.command()
 def config() -> None:
     """Print the effective settings (secrets masked)."""
     typer.echo(json.dumps(_settings().public_view(), indent=2, default=str))

@@ -3,8 +3,9 @@
 The intake agent only marks accounts as changed; this timer publishes each
 marked account's latest state once per ``flush_interval_seconds``, so a burst
 of events for one account costs one output record, not one per event.
-After a restart the table's recovery marks every local account again, so a
-change whose record was lost with the crash is still published.
+After a restart, recovery (``baton.agents.recovery``) marks every local
+account again, so a change whose record was lost with the crash is still
+published.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from baton.funnel.fold import fold
-from baton.funnel.history import AccountHistory
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -34,14 +33,3 @@ def register(baton: "BatonApp") -> None:
         for key, state in pending.items():
             await baton.funnel.send(key=key, value=orjson.dumps(state.as_json()))
         baton.metrics.funnel_records += len(pending)
-
-    async def republish_after_recovery() -> None:
-        count = 0
-        for key, raw in baton.accounts.items():
-            if key not in baton.pending_funnel:
-                baton.pending_funnel[key] = fold(AccountHistory.from_bytes(raw))
-                count += 1
-        if count:
-            log.info("recovered %d accounts; republishing their funnel state", count)
-
-    baton.accounts.on_recover(republish_after_recovery)

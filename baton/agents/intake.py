@@ -73,8 +73,8 @@ def register(baton: "BatonApp") -> None:
             await dead_letter(decoded, msg.key)
             return
         metrics.by_type[decoded.type] = metrics.by_type.get(decoded.type, 0) + 1
-        if decoded.account_id is None:  # spend.recorded: no account (scorecard only)
-            metrics.events_valid += 1
+        if decoded.account_id is None:  # spend.recorded: no account, scorecard only
+            await handle_spend(msg, decoded)
             return
 
         key = msg.key  # equals account_id: decode() checked it
@@ -94,9 +94,30 @@ def register(baton: "BatonApp") -> None:
             await notify(key, draft)
         if result.changed:
             accounts[key] = history.to_bytes()
+            count_in_scorecard(msg.partition, baton.part_cards.get(msg.partition), result)
             for due in open_checks(result.state, history, settings.sla_seconds, settings.payment_missing_days):
                 baton.due_queue.push(due)
         baton.pending_funnel[key] = result.state
+
+    def count_in_scorecard(partition: int, card, result) -> None:
+        if card is None:  # not yet recovered: the rebuild after recovery counts it
+            return
+        baton.dirty_parts.setdefault(partition, set()).update(card.apply_account(result.previous, result.state))
+
+    async def handle_spend(msg, decoded) -> None:
+        key = msg.key or b""
+        raw = baton.spend.get(key)
+        spends = AccountHistory.from_bytes(raw) if raw else AccountHistory(key.decode("utf-8", "replace"))
+        ev = compact(decoded)
+        ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
+        if not spends.add(ev):
+            metrics.events_duplicate += 1
+            return
+        metrics.events_valid += 1
+        baton.spend[key] = spends.to_bytes()
+        card = baton.part_cards.get(msg.partition)
+        if card is not None:
+            baton.dirty_parts.setdefault(msg.partition, set()).update(card.apply_spend(ev))
 
     async def handle_due(msg) -> None:
         try:

@@ -12,10 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from baton.funnel.fold import fold
-from baton.funnel.history import AccountHistory
 from baton.streams.partitioning import expected_partition
-from baton.streams.timers import open_checks
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -33,15 +30,3 @@ def register(baton: "BatonApp") -> None:
             record = {"account_id": due.account_id, "check": due.check, "ref": due.ref, "due_ms": due.due_ms}
             await baton.timers.send(key=key, value=orjson.dumps(record),
                                     partition=expected_partition(key, baton.partitions))
-
-    async def reschedule_after_recovery() -> None:
-        count = 0
-        for key, raw in baton.accounts.items():
-            history = AccountHistory.from_bytes(raw)
-            for due in open_checks(fold(history), history, settings.sla_seconds, settings.payment_missing_days):
-                baton.due_queue.push(due)
-                count += 1
-        if count:
-            log.info("recovery: %d open timer checks scheduled (overdue ones fire now)", count)
-
-    baton.accounts.on_recover(reschedule_after_recovery)

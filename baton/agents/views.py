@@ -1,4 +1,4 @@
-"""The worker's HTTP views: health and metrics."""
+"""The worker's HTTP views: health, metrics and the scorecard."""
 
 from __future__ import annotations
 
@@ -17,4 +17,17 @@ def register(baton: "BatonApp") -> None:
 
     @app.page("/metrics.json")
     async def metrics(web, request):
-        return web.json(baton.metrics.as_dict())
+        return web.json({**baton.metrics.as_dict(), "due_checks": len(baton.due_queue),
+                         "pending_funnel": len(baton.pending_funnel)})
+
+    @app.page("/scorecard")
+    async def scorecard(web, request):
+        """``/scorecard?scope=all`` (default) -> the record; ``?scope=*`` -> every scope."""
+        scope = request.query.get("scope", "all")
+        if scope == "*":
+            return web.json(baton.scorecards)
+        record = baton.scorecards.get(scope)
+        if record is None:
+            return web.json({"error": f"no scorecard for scope {scope!r}", "scopes": sorted(baton.scorecards)},
+                            status=404)
+        return web.json(record)

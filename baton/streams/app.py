@@ -15,6 +15,7 @@ import faust
 from baton.rules.drafts import Router, console_router
 from baton.settings import Settings
 from baton.streams.metrics import WorkerMetrics
+from baton.scorecard import Scorecard
 from baton.streams.timers import DueQueue
 from baton.streams.topics import TopicNames
 
@@ -39,6 +40,13 @@ class BatonApp:
         # Accounts changed since the last funnel flush (key -> latest state).
         self.pending_funnel: dict[bytes, Any] = {}
         self.due_queue = DueQueue()
+        # Scorecard totals of each input partition this worker owns, and the scopes
+        # changed since they were last published (rebuilt by baton.agents.recovery).
+        self.part_cards: dict[int, Scorecard] = {}
+        self.dirty_parts: dict[int, set[str]] = {}
+        # The combined scorecard per scope (for the HTTP view) and scopes to republish.
+        self.scorecards: dict[str, dict[str, Any]] = {}
+        self.dirty_scopes: set[str] = set()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
 
         self.faust = faust.App(
@@ -76,6 +84,11 @@ class BatonApp:
         # while processing that account's event: the changelog partition is then the
         # input partition, so recovery puts each account back where its events are.
         self.accounts = self._table("accounts", help="Per-account event history (the funnel's source of truth)")
+        # spend.recorded events by their record key (campaign or team), for dedup and recovery.
+        self.spend = self._table("spend", help="Spend events by record key")
+        # Per-partition scorecard parts by "scope#partition", combined per scope.
+        self.parts_topic = self._out("scorecard-parts")
+        self.scorecard_parts = self._table("scorecard-parts", help="Scorecard part of one input partition")
 
         from baton.agents import register_agents
 

@@ -49,3 +49,7 @@ class Delivery(BaseModel):
     status: Literal["delivered", "retrying", "failed", "skipped-duplicate", "printed"]
     detail: str = ""
     at: str
+    # Baton's additions: how many notifications the message carried when it was a digest,
+    # and, on "retrying", the wait before the next attempt.
+    digest_size: int | None = None
+    next_attempt_in_seconds: float | None = None

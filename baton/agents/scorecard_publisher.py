@@ -1,0 +1,86 @@
+"""The scorecard, from per-partition totals to ``m2c.scorecard``, coalesced per flush.
+
+Each worker owns the totals of its input partitions (``baton.part_cards``).
+Every flush it publishes the changed scopes of each as a *part* on the
+internal ``scorecard-parts`` topic, keyed ``scope#partition`` and sent to the
+partition of the scope, so all parts of one scope meet in one place. The
+combiner agent there keeps the parts in a changelog-backed table and, once
+per flush, sums them into the scope's record on ``m2c.scorecard``. Parts are
+whole totals, not deltas: a lost or repeated part heals with the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import orjson
+
+from baton.scorecard import Partial, combine
+from baton.streams.partitioning import expected_partition
+
+if TYPE_CHECKING:
+    from baton.streams.app import BatonApp
+
+log = logging.getLogger(__name__)
+
+
+def part_key(scope: str, partition: int) -> bytes:
+    return f"{scope}#{partition}".encode()
+
+
+def register(baton: "BatonApp") -> None:
+    app = baton.faust
+    interval = baton.settings.flush_interval_seconds
+
+    @app.timer(interval=interval, name="scorecard-parts-flush")
+    async def publish_parts() -> None:
+        dirty, baton.dirty_parts = baton.dirty_parts, {}
+        for partition, scopes in dirty.items():
+            card = baton.part_cards.get(partition)
+            if card is None:
+                continue  # revoked meanwhile: its new owner publishes it
+            for scope in scopes:
+                part = card.partials.get(scope)
+                value = {"scope": scope, "partition": partition, "part": part.to_json() if part else None}
+                await baton.parts_topic.send(key=part_key(scope, partition), value=orjson.dumps(value),
+                                             partition=expected_partition(scope.encode(), baton.partitions))
+
+    @app.agent(baton.parts_topic, name="scorecard-combiner")
+    async def combine_parts(stream):
+        async for event in stream.events():
+            doc = orjson.loads(event.message.value)
+            key = event.message.key
+            if doc.get("part"):
+                baton.scorecard_parts[key] = orjson.dumps(doc["part"])
+            elif key in baton.scorecard_parts:
+                del baton.scorecard_parts[key]
+            baton.dirty_scopes.add(doc["scope"])
+
+    def combined(scope: str) -> dict | None:
+        parts = []
+        for partition in range(baton.partitions):
+            raw = baton.scorecard_parts.get(part_key(scope, partition))
+            if raw:
+                parts.append({scope: Partial.from_json(orjson.loads(raw))})
+        total = combine(parts).get(scope)
+        return total.finalize(scope) if total is not None else None
+
+    @app.timer(interval=interval, name="scorecard-flush")
+    async def publish_scorecards() -> None:
+        dirty, baton.dirty_scopes = baton.dirty_scopes, set()
+        for scope in sorted(dirty):
+            record = combined(scope)
+            if record is None:
+                baton.scorecards.pop(scope, None)
+                await baton.scorecard.send(key=scope.encode(), value=None)  # tombstone: scope is empty
+            else:
+                baton.scorecards[scope] = record
+                await baton.scorecard.send(key=scope.encode(), value=orjson.dumps(record))
+
+    async def republish_after_recovery() -> None:
+        # Parts recorded just before a crash may not have reached m2c.scorecard: publish every scope again.
+        scopes = {key.decode().rsplit("#", 1)[0] for key in baton.scorecard_parts.keys()}
+        baton.dirty_scopes |= scopes
+
+    baton.scorecard_parts.on_recover(republish_after_recovery)

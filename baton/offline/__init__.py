@@ -1,0 +1,1 @@
+"""Offline paths: recompute from the topics with a batch consumer, outside Faust."""

@@ -1,0 +1,38 @@
+"""Exact integer arithmetic for scorecard figures: rounding, ratios, percentiles."""
+
+from __future__ import annotations
+
+
+def round_half_away(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` to the nearest integer, halves away from zero (2.5 -> 3, -2.5 -> -3)."""
+    if denominator == 0:
+        raise ZeroDivisionError("round_half_away with a zero denominator")
+    negative = (numerator < 0) != (denominator < 0)
+    n, d = abs(numerator), abs(denominator)
+    magnitude = (2 * n + d) // (2 * d)
+    return -magnitude if negative else magnitude
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    """``numerator / denominator`` as the nearest float; None (JSON null) when the denominator is 0."""
+    # int / int in Python is correctly rounded, so both paths (live, replay) agree bit for bit.
+    return None if denominator == 0 else numerator / denominator
+
+
+def nearest_rank(multiset: dict[int, int], percent: int) -> int | None:
+    """The nearest-rank percentile of a multiset ``{value: how many}``.
+
+    Sorted ascending, it is the value at 1-based rank ``ceil(percent / 100 * N)``
+    (rank 1 at least): the smallest value with at least ``percent`` % of the
+    values at or below it. None when the multiset is empty.
+    """
+    total = sum(multiset.values())
+    if total <= 0:
+        return None
+    rank = max(1, -(-percent * total // 100))  # ceil without floats
+    seen = 0
+    for value in sorted(multiset):
+        seen += multiset[value]
+        if seen >= rank:
+            return value
+    raise AssertionError("unreachable: rank <= total")

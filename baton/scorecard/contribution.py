@@ -1,0 +1,193 @@
+"""What one account (or one spend record) contributes to each scorecard scope.
+
+An account's contribution is a pure function of its folded state, so the live
+worker can subtract the contribution of the account's previous state and add
+the new one. Attribution rules (which scope a fact counts in) are listed in
+docs/scorecard.md; in short:
+
+- time scopes use the instant of the event the fact counts (a lead: its
+  ``lead.created``; a won deal: its ``deal.won``; pipeline: ``deal.created``);
+- ``rep:`` is the lead's owner, the deal's owner, a payment's deal's owner
+  (else the account's owner), the account's owner for churn;
+- ``campaign:`` is the account's first-touch campaign, for everything;
+- ``source:`` is the lead's source, the deal's source (contract rule), a
+  payment's deal's source (else the account's), the account's source for churn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baton.funnel.fold import AccountState, Deal
+from baton.scorecard.partial import FactKey, Partial
+from baton.scorecard.periods import periods_of_instant, periods_of_month
+
+Scopes = tuple[str, ...]
+
+
+def _tag(kind: str, value: str | None) -> str | None:
+    return f"{kind}:{value}" if value else None
+
+
+def _scopes(t: int, *tags: str | None) -> Scopes:
+    """``all``, the month and quarter of instant ``t``, and the tags that apply."""
+    return ("all", *periods_of_instant(t), *(tag for tag in tags if tag))
+
+
+class Contributor:
+    """Adds one contributor's facts to ``into`` (scope -> Partial), times ``sign``.
+
+    Two kinds of facts need the whole contributor before they can be added:
+    "how many accounts" facts (counted once per scope however many events
+    qualify) and ``latest`` (the latest counted instant per scope). They are
+    collected and added by ``close()``.
+    """
+
+    __slots__ = ("into", "sign", "latest", "once")
+
+    def __init__(self, into: dict[str, Partial], sign: int = 1) -> None:
+        self.into, self.sign = into, sign
+        self.latest: dict[str, int] = {}
+        self.once: set[tuple[str, FactKey]] = set()
+
+    def _partial(self, scope: str) -> Partial:
+        part = self.into.get(scope)
+        if part is None:
+            part = self.into[scope] = Partial()
+        return part
+
+    def count(self, scopes: Scopes, key: FactKey, amount: int, t: int) -> None:
+        # The replay's hot loop: Partial.add and the latest-instant update, inlined.
+        amount *= self.sign
+        into, latest = self.into, self.latest
+        for scope in scopes:
+            part = into.get(scope)
+            if part is None:
+                part = into[scope] = Partial()
+            counts = part.counts
+            value = counts.get(key, 0) + amount
+            if value:
+                counts[key] = value
+            else:
+                counts.pop(key, None)
+            if latest.get(scope, t - 1) < t:
+                latest[scope] = t
+
+    def count_once(self, scopes: Scopes, key: FactKey, t: int) -> None:
+        once, latest = self.once, self.latest
+        for scope in scopes:
+            once.add((scope, key))
+            if latest.get(scope, t - 1) < t:
+                latest[scope] = t
+
+    def close(self) -> None:
+        for scope, key in self.once:
+            self._partial(scope).add(key, self.sign)
+        for scope, t in self.latest.items():
+            self._partial(scope).add(("latest", t), self.sign)
+        self.once, self.latest = set(), {}
+
+
+def account_contribution(state: AccountState) -> dict[str, Partial]:
+    """Everything one account contributes, per scope."""
+    into: dict[str, Partial] = {}
+    add_account(state, into)
+    return into
+
+
+def spend_contribution(ev: dict[str, Any]) -> dict[str, Partial]:
+    """What one ``spend.recorded`` (compact form) contributes, per scope."""
+    into: dict[str, Partial] = {}
+    add_spend(ev, into)
+    return into
+
+
+def add_account(state: AccountState, into: dict[str, Partial], sign: int = 1) -> None:
+    """Add ``sign`` x the account's contribution to ``into`` in place (replay sums all accounts this way)."""
+    c = Contributor(into, sign)
+    campaign_id = state.first_touch_campaign_id
+    campaign = _tag("campaign", campaign_id)
+    _add_leads(c, state, campaign)
+    for deal in state.deals.values():
+        _add_deal(c, state, deal, campaign, campaign_id)
+    _add_payments(c, state, campaign)
+    account_rep, account_source = _tag("rep", state.owner_id), _tag("source", state.source or "unknown")
+    for t in state.cancellations:
+        scopes = _scopes(t, account_rep, campaign, account_source)
+        c.count_once(scopes, ("churned_customers",), t)
+        c.count_once(scopes, ("active_customers",), t)
+    c.close()
+
+
+def _add_leads(c: Contributor, state: AccountState, campaign: str | None) -> None:
+    for lead in state.leads.values():
+        if lead.created_at is None:
+            continue  # only assigned/contacted so far: not a created lead (yet)
+        source = _tag("source", lead.source or "unknown")
+        c.count(_scopes(lead.created_at, _tag("rep", lead.owner_id), campaign, source), ("leads",), 1, lead.created_at)
+        if lead.contacted_at is not None:
+            # Clamped at 0: a contact stamped before the lead's creation is clock skew, not a negative wait.
+            wait_ms = max(0, lead.contacted_at - lead.created_at)
+            responder = _tag("rep", lead.contacted_by or lead.owner_id)
+            c.count(_scopes(lead.contacted_at, responder, campaign, source), ("response_ms", wait_ms), 1, lead.contacted_at)
+
+
+def _add_deal(c: Contributor, state: AccountState, deal: Deal, campaign: str | None, campaign_id: str | None) -> None:
+    rep, source_name = _tag("rep", deal.owner_id), state.deal_source(deal)
+    source = _tag("source", source_name)
+    if deal.created_at is not None and deal.currency is not None:
+        scopes, t = _scopes(deal.created_at, rep, campaign, source), deal.created_at
+        c.count(scopes, ("opportunities",), 1, t)
+        if deal.is_open:
+            amount = deal.amount or 0
+            c.count(scopes, ("pipeline", deal.currency), amount, t)
+            c.count(scopes, ("sourced_pipeline", source_name, deal.currency), amount, t)
+    if deal.won_at is not None and deal.won_currency is not None:
+        scopes, t = _scopes(deal.won_at, rep, campaign, source), deal.won_at
+        amount, currency = deal.won_amount or 0, deal.won_currency
+        c.count(scopes, ("deals_won",), 1, t)
+        c.count(scopes, ("bookings", currency), amount, t)
+        c.count(scopes, ("sourced_revenue", source_name, currency), amount, t)
+        if campaign_id:
+            c.count(scopes, ("campaign_revenue", campaign_id, currency), amount, t)
+        if deal.created_at is not None:
+            # Clamped at 0 like response times: a deal cannot be won before it exists.
+            c.count(scopes, ("cycle_ms",), max(0, deal.won_at - deal.created_at), t)
+            c.count(scopes, ("cycle_deals",), 1, t)
+    elif deal.lost_at is not None:
+        c.count(_scopes(deal.lost_at, rep, campaign, source), ("deals_lost",), 1, deal.lost_at)
+
+
+def _add_payments(c: Contributor, state: AccountState, campaign: str | None) -> None:
+    # A refund names only its payment: find the deal through the payment it refunds.
+    deal_of_payment = {p.payment_id: p.deal_id for p in state.payments if p.status == "succeeded" and p.deal_id}
+    account_source = state.source or "unknown"
+    first = True
+    for p in state.payments:  # in (occurred_at, id) order
+        if p.status == "failed":
+            continue
+        deal = state.deals.get(p.deal_id or deal_of_payment.get(p.payment_id) or "")
+        rep = _tag("rep", deal.owner_id if deal is not None and deal.owner_id else state.owner_id)
+        source = _tag("source", state.deal_source(deal) if deal is not None else account_source)
+        scopes = _scopes(p.at, rep, campaign, source)
+        if p.status == "refunded":
+            c.count(scopes, ("refunds", p.currency), p.amount, p.at)
+            continue
+        c.count(scopes, ("cash_collected", p.currency), p.amount, p.at)
+        c.count_once(scopes, ("paying_customers", p.currency), p.at)
+        c.count_once(scopes, ("active_customers",), p.at)
+        if first:  # the account's first payment.succeeded ever makes it a new customer
+            c.count_once(scopes, ("new_customers",), p.at)
+            first = False
+
+
+def add_spend(ev: dict[str, Any], into: dict[str, Partial], sign: int = 1) -> None:
+    """Add ``sign`` x one spend record's contribution to ``into`` in place."""
+    d, t = ev["data"], ev["t"]
+    month, quarter = periods_of_month(d["period"]) if d.get("period") else periods_of_instant(t)
+    campaign_id = d.get("campaign_id")
+    scopes = tuple(s for s in ("all", month, quarter, _tag("source", d["team"]), _tag("campaign", campaign_id)) if s)
+    c = Contributor(into, sign)
+    c.count(scopes, ("spend", d["team"], d["currency"]), d["amount"], t)
+    c.count(scopes, ("spend_split", "paid" if campaign_id else "team", d["currency"]), d["amount"], t)
+    c.close()

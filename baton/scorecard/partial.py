@@ -1,0 +1,143 @@
+"""``Partial``: the summable aggregate behind one scorecard scope.
+
+A Partial is a sparse, signed multiset of *facts*. A fact key is a tuple: the
+fact's name followed by its key parts, e.g. ``("leads",)``,
+``("bookings", "USD")`` or ``("sourced_revenue", "marketing", "EUR")``; its
+value is an integer (a count or minor units). Every figure of a scorecard
+record is computed from these integers only when the record is finalized, so:
+
+- ``a + b`` and ``a - b`` are exact inverses (no rounding, no max, no mean is
+  ever stored), which lets the live worker subtract an account's old
+  contribution and add its new one, and lets partitions be summed;
+- keys whose value reaches zero are removed, so equal aggregates compare equal
+  and ``is_empty()`` means "nothing counts here".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+FactKey = tuple[Any, ...]
+
+# Every fact a Partial may hold, with the names of its key parts.
+FACTS: dict[str, tuple[str, ...]] = {
+    "leads": (),
+    "opportunities": (),
+    "deals_won": (),
+    "deals_lost": (),
+    "pipeline": ("currency",),
+    "bookings": ("currency",),
+    "cycle_ms": (),  # sum over won deals of (won - created), milliseconds
+    "cycle_deals": (),  # won deals whose creation time is known
+    "cash_collected": ("currency",),
+    "refunds": ("currency",),
+    "new_customers": (),
+    "churned_customers": (),
+    "active_customers": (),  # accounts that paid or cancelled in the scope
+    "paying_customers": ("currency",),  # accounts that paid in that currency in the scope
+    "spend": ("team", "currency"),
+    "spend_split": ("kind", "currency"),  # kind: paid (has a campaign) | team
+    "sourced_pipeline": ("source", "currency"),
+    "sourced_revenue": ("source", "currency"),
+    "campaign_revenue": ("campaign_id", "currency"),
+    # Multisets of exact values, kept whole so that percentiles and the latest
+    # instant survive subtraction (a max or a median cannot be "un-added").
+    "response_ms": ("milliseconds",),  # first-response time of a lead -> how many leads
+    "latest": ("epoch_ms",),  # latest counted instant of a contributor -> how many contributors
+}
+INT_KEYED = frozenset({"response_ms", "latest"})
+
+
+class Partial:
+    """A summable aggregate for one scope (see the module docstring)."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self, counts: dict[FactKey, int] | None = None) -> None:
+        self.counts: dict[FactKey, int] = {}
+        for key, value in (counts or {}).items():
+            self.add(key, value)
+
+    # --- arithmetic ----------------------------------------------------------
+    def add(self, key: FactKey, amount: int) -> None:
+        """In place: ``key += amount``; a key that reaches zero disappears."""
+        if amount:
+            value = self.counts.get(key, 0) + amount
+            if value:
+                self.counts[key] = value
+            else:
+                del self.counts[key]
+
+    def merge(self, other: "Partial", sign: int = 1) -> "Partial":
+        """In place: ``self += sign * other``; returns self."""
+        for key, value in other.counts.items():
+            self.add(key, sign * value)
+        return self
+
+    def copy(self) -> "Partial":
+        clone = Partial()
+        clone.counts = dict(self.counts)
+        return clone
+
+    def __add__(self, other: "Partial") -> "Partial":
+        return self.copy().merge(other)
+
+    def __sub__(self, other: "Partial") -> "Partial":
+        return self.copy().merge(other, -1)
+
+    def __neg__(self) -> "Partial":
+        return Partial().merge(self, -1)
+
+    def is_empty(self) -> bool:
+        return not self.counts
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Partial) and self.counts == other.counts
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Partial({self.to_json()!r})"
+
+    # --- JSON ------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """Nested by key parts: ``{"leads": 3, "bookings": {"USD": 900}, "response_ms": {"1200": 2}}``."""
+        doc: dict[str, Any] = {}
+        for key, value in self.counts.items():
+            node = doc
+            for part in key[:-1]:
+                node = node.setdefault(str(part), {})
+            node[str(key[-1])] = value
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> "Partial":
+        part = cls()
+        for fact, node in doc.items():
+            if fact not in FACTS:
+                raise ValueError(f"unknown scorecard fact {fact!r}")
+            for parts, value in _leaves(node, len(FACTS[fact])):
+                if fact in INT_KEYED:
+                    parts = tuple(int(p) for p in parts)
+                part.add((fact, *parts), value)
+        return part
+
+    # --- the record ----------------------------------------------------------------
+    def finalize(self, scope: str) -> dict[str, Any]:
+        """The contract's scorecard record for ``scope`` (formulas: docs/scorecard.md)."""
+        from baton.scorecard.figures import scorecard_record
+
+        return scorecard_record(self.counts, scope)
+
+
+def _leaves(node: Any, depth: int) -> Iterable[tuple[tuple[str, ...], int]]:
+    if depth == 0:
+        if not isinstance(node, int) or isinstance(node, bool):
+            raise ValueError(f"scorecard fact value must be an integer, got {node!r}")
+        yield (), node
+        return
+    if not isinstance(node, dict):
+        raise ValueError(f"scorecard fact needs {depth} more key part(s), got {node!r}")
+    for part, child in node.items():
+        for rest, value in _leaves(child, depth - 1):
+            yield (part, *rest), value

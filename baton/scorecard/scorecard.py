@@ -1,0 +1,112 @@
+"""The scorecard accumulator (live, incremental) and ``replay`` (offline, all at once).
+
+Both sum the same per-account contributions, so the live scorecard equals a
+replay of the same events whatever order they arrived in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from baton.funnel.fold import AccountState, fold
+from baton.funnel.history import AccountHistory, Compact, compact
+from baton.scorecard.contribution import add_account, add_spend
+from baton.scorecard.partial import Partial
+from baton.streams.events import Event
+
+
+def as_compact(ev: Event | Compact) -> Compact:
+    return ev if isinstance(ev, dict) else compact(ev)
+
+
+class Scorecard:
+    """Live scope -> Partial totals, updated by account-state changes and spend records.
+
+    One Scorecard per worker (or per partition): totals over several of them
+    are ``combine([sc.partials for sc in ...])``.
+    """
+
+    def __init__(self) -> None:
+        self.partials: dict[str, Partial] = {}
+        self._spend_ids: set[str] = set()
+
+    def apply_account(self, old_state: AccountState | None, new_state: AccountState) -> set[str]:
+        """Replace the account's old contribution with its new one; returns the scopes that changed."""
+        delta: dict[str, Partial] = {}
+        add_account(new_state, delta)
+        if old_state is not None:
+            add_account(old_state, delta, sign=-1)
+        return self._merge(delta)
+
+    def apply_spend(self, ev: Event | Compact) -> set[str]:
+        """Count one ``spend.recorded``; a spend id seen before changes nothing. Returns the changed scopes."""
+        ev = as_compact(ev)
+        if ev["id"] in self._spend_ids:
+            return set()
+        self._spend_ids.add(ev["id"])
+        delta: dict[str, Partial] = {}
+        add_spend(ev, delta)
+        return self._merge(delta)
+
+    def _merge(self, delta: Mapping[str, Partial]) -> set[str]:
+        changed = set()
+        for scope, part in delta.items():
+            if part.is_empty():
+                continue  # the account's contribution to this scope did not change
+            changed.add(scope)
+            total = self.partials.get(scope)
+            if total is None:
+                self.partials[scope] = part.copy()
+            elif total.merge(part).is_empty():
+                del self.partials[scope]  # nothing counts here any more
+        return changed
+
+    def record(self, scope: str) -> dict[str, Any] | None:
+        part = self.partials.get(scope)
+        return None if part is None else part.finalize(scope)
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        return finalize_all(self.partials)
+
+
+def combine(partial_maps: Iterable[Mapping[str, Partial]]) -> dict[str, Partial]:
+    """Sum several scope -> Partial maps (e.g. one per partition) into one; empty scopes dropped."""
+    total: dict[str, Partial] = {}
+    for partials in partial_maps:
+        for scope, part in partials.items():
+            if scope in total:
+                total[scope].merge(part)
+            else:
+                total[scope] = part.copy()
+    return {scope: part for scope, part in total.items() if not part.is_empty()}
+
+
+def finalize_all(partials: Mapping[str, Partial]) -> dict[str, dict[str, Any]]:
+    return {scope: partials[scope].finalize(scope) for scope in sorted(partials) if not partials[scope].is_empty()}
+
+
+def replay(events: Iterable[Event | Compact]) -> dict[str, dict[str, Any]]:
+    """The scorecard of a set of events, computed offline: scope -> record.
+
+    Duplicate ids count once (the first seen is kept). Events are grouped by
+    account, each account's distinct events are folded once, and the
+    contributions are summed in place: one sort per account, otherwise linear.
+    """
+    accounts: dict[str, dict[str, Compact]] = {}
+    spends: dict[str, Compact] = {}
+    for raw in events:
+        ev = as_compact(raw)
+        if ev["type"] == "spend.recorded":
+            spends.setdefault(ev["id"], ev)
+            continue
+        by_id = accounts.get(ev["account_id"])
+        if by_id is None:
+            by_id = accounts[ev["account_id"]] = {}
+        by_id.setdefault(ev["id"], ev)
+
+    totals: dict[str, Partial] = {}
+    for account_id, by_id in accounts.items():
+        add_account(fold(AccountHistory(account_id, by_id.values())), totals)
+    for ev in spends.values():
+        add_spend(ev, totals)
+    return finalize_all(totals)

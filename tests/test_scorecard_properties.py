@@ -1,0 +1,262 @@
+"""Properties: one event history gives one scorecard, however it arrives.
+
+A generated history (valid lifecycles of a few accounts, plus spend) is
+shuffled, partly duplicated, split over the contract's topics and partitions
+and interleaved at random. Whatever happens, the offline ``replay`` and the
+live ``Scorecard`` (one per partition, summed) give the same records.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from baton.funnel.fold import fold
+from baton.funnel.history import AccountHistory
+from baton.scorecard import Partial, Scorecard, account_contribution, combine, finalize_all, replay, spend_contribution
+from baton.streams.events import EVENT_ADAPTER
+from baton.streams.partitioning import expected_partition
+
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+# 20 March 2026: histories run over the March/April month and Q1/Q2 quarter boundaries.
+START_MS = int(datetime(2026, 3, 20, tzinfo=timezone.utc).timestamp() * 1000)
+
+PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+owners = st.sampled_from(["r-1", "r-2", "r-3"])
+campaigns = st.sampled_from([None, "c-1", "c-2"])
+currencies = st.sampled_from(["USD", "EUR"])
+amounts = st.integers(0, 2_000_000)
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}  # compact() drops absent optionals
+
+
+@st.composite
+def histories(draw) -> list[dict[str, Any]]:
+    """Compact events of 1-4 accounts (signup -> leads -> deals -> payments -> churn) and some spend."""
+    events: list[dict[str, Any]] = []
+
+    def emit(type_: str, t: int, account: str | None, **data: Any) -> None:
+        ev = {"id": f"e{len(events)}", "type": type_, "t": t, "data": _clean(data)}
+        if account is not None:
+            ev["account_id"] = account
+        events.append(ev)
+
+    for a in range(draw(st.integers(1, 4))):
+        account = f"acct-{a}"
+        clock = [START_MS + draw(st.integers(-10 * 24 * 60, 20 * 24 * 60)) * MINUTE_MS]
+
+        def later() -> int:
+            # Mostly forward, sometimes a little back (clock skew between producers), sometimes a tie.
+            clock[0] += draw(st.integers(-6 * 60, 8 * 24 * 60)) * MINUTE_MS
+            return clock[0]
+
+        if draw(st.booleans()):
+            emit("signup.created", later(), account, company=f"Co {a}", email=f"x{a}@co.test", campaign_id=draw(campaigns))
+        lead_ids = []
+        for n in range(draw(st.integers(0, 2))):
+            lead_id = f"{account}-L{n}"
+            lead_ids.append(lead_id)
+            emit("lead.created", later(), account, lead_id=lead_id,
+                 source=draw(st.sampled_from(["marketing", "sales", "channel"])),
+                 temperature=draw(st.sampled_from(["hot", "warm", "cold"])),
+                 campaign_id=draw(campaigns), owner_id=draw(st.none() | owners))
+            if draw(st.booleans()):
+                emit("lead.assigned", later(), account, lead_id=lead_id, owner_id=draw(owners))
+            if draw(st.booleans()):
+                emit("lead.contacted", later(), account, lead_id=lead_id, owner_id=draw(owners))
+            step = draw(st.sampled_from([None, "lead.qualified", "lead.disqualified"]))
+            if step == "lead.qualified":
+                emit(step, later(), account, lead_id=lead_id)
+            elif step == "lead.disqualified":
+                emit(step, later(), account, lead_id=lead_id, reason="no budget")
+        deal_ids = []
+        for n in range(draw(st.integers(0, 2))):
+            deal_id = f"{account}-D{n}"
+            deal_ids.append(deal_id)
+            currency = draw(currencies)
+            emit("deal.created", later(), account, deal_id=deal_id, amount=draw(amounts), currency=currency,
+                 owner_id=draw(owners), lead_id=draw(st.sampled_from([None, *lead_ids])),
+                 source=draw(st.sampled_from([None, "marketing", "sales", "channel"])), campaign_id=draw(campaigns))
+            if draw(st.booleans()):
+                emit("deal.stage_changed", later(), account, deal_id=deal_id, stage="proposal")
+            for outcome in draw(st.sampled_from([[], ["won"], ["lost"], ["lost", "won"], ["won", "lost"]])):
+                if outcome == "won":
+                    emit("deal.won", later(), account, deal_id=deal_id, amount=draw(amounts), currency=currency)
+                else:
+                    emit("deal.lost", later(), account, deal_id=deal_id, reason="price")
+        for n in range(draw(st.integers(0, 3))):
+            payment_id, currency, amount = f"{account}-P{n}", draw(currencies), draw(amounts)
+            if draw(st.integers(0, 4)) == 0:
+                emit("payment.failed", later(), account, payment_id=payment_id, amount=amount, currency=currency,
+                     reason="card_declined")
+                continue
+            emit("payment.succeeded", later(), account, payment_id=payment_id, amount=amount, currency=currency,
+                 deal_id=draw(st.sampled_from([None, *deal_ids])))
+            if draw(st.integers(0, 3)) == 0:
+                emit("payment.refunded", later(), account, payment_id=payment_id,
+                     amount=draw(st.integers(0, amount)), currency=currency)
+        for _ in range(draw(st.integers(0, 2))):
+            emit("subscription.cancelled", later(), account)
+
+    for n in range(draw(st.integers(0, 3))):
+        emit("spend.recorded", START_MS + draw(st.integers(-20, 30)) * DAY_MS, None, spend_id=f"sp{n}",
+             amount=draw(amounts), currency=draw(currencies), team=draw(st.sampled_from(["marketing", "sales"])),
+             campaign_id=draw(campaigns), period=draw(st.sampled_from([None, "2026-03", "2026-04"])))
+    return events
+
+
+TOPIC_OF = {"signup": "signups", "lead": "leads", "deal": "deals", "payment": "payments",
+            "subscription": "payments", "spend": "spend"}
+
+
+def kafka_key(ev: dict[str, Any]) -> str:
+    return ev.get("account_id") or ev["data"].get("campaign_id") or ev["data"]["team"]  # contract keys
+
+
+def arrival(events: list[dict[str, Any]], rng: random.Random, partitions: int) -> list[tuple[int, dict[str, Any]]]:
+    """Shuffle, duplicate some, split by topic and murmur2 partition, interleave: (partition, event) in arrival order."""
+    produced = events + [dict(ev) for ev in rng.sample(events, k=rng.randint(0, len(events)))]
+    rng.shuffle(produced)
+    queues: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for ev in produced:
+        partition = expected_partition(kafka_key(ev).encode(), partitions)
+        queues[(TOPIC_OF[ev["type"].split(".")[0]], partition)].append(ev)
+    order = []
+    while queues:  # a consumer reads each partition in order, the partitions in any interleaving
+        queue = rng.choice(sorted(queues))
+        order.append((queue[1], queues[queue].pop(0)))
+        if not queues[queue]:
+            del queues[queue]
+    return order
+
+
+class LiveWorker:
+    """What the stream worker does for one partition: histories, coalesced flushes, a Scorecard."""
+
+    def __init__(self) -> None:
+        self.scorecard = Scorecard()
+        self.histories: dict[str, AccountHistory] = {}
+        self.applied: dict[str, Any] = {}  # account -> the state last applied to the scorecard
+        self.pending: set[str] = set()
+
+    def receive(self, ev: dict[str, Any]) -> None:
+        if ev["type"] == "spend.recorded":
+            self.scorecard.apply_spend(ev)
+            return
+        account = ev["account_id"]
+        history = self.histories.setdefault(account, AccountHistory(account))
+        if history.add(ev):
+            self.pending.add(account)
+
+    def flush(self) -> None:
+        for account in sorted(self.pending):
+            new_state = fold(self.histories[account])
+            self.scorecard.apply_account(self.applied.get(account), new_state)
+            self.applied[account] = new_state
+        self.pending.clear()
+
+
+@PROPERTY
+@given(events=histories(), rng=st.randoms(use_true_random=False), partitions=st.integers(1, 4))
+def test_replay_ignores_order_duplicates_and_partitioning(events, rng, partitions):
+    expected = replay(events)
+    assert replay(ev for _, ev in arrival(events, rng, partitions)) == expected
+
+
+@PROPERTY
+@given(events=histories(), rng=st.randoms(use_true_random=False), partitions=st.integers(1, 4),
+       flush_every=st.sampled_from([1.0, 0.5, 0.1]))
+def test_live_scorecards_per_partition_sum_to_the_replay(events, rng, partitions, flush_every):
+    workers = [LiveWorker() for _ in range(partitions)]
+    for partition, ev in arrival(events, rng, partitions):
+        workers[partition].receive(ev)
+        if rng.random() < flush_every:  # 1.0: state applied after every event; less: coalesced
+            workers[partition].flush()
+    for worker in workers:
+        worker.flush()
+    if partitions == 1:
+        assert workers[0].scorecard.records() == replay(events)
+    assert finalize_all(combine(w.scorecard.partials for w in workers)) == replay(events)
+
+
+ADDITIVE = ("leads", "opportunities", "deals_won", "deals_lost", "new_customers", "leads_responded")
+ADDITIVE_MONEY = ("pipeline", "bookings", "cash_collected", "refunds")
+
+
+def _money_sum(maps: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = defaultdict(int)
+    for money in maps:
+        for cur, v in money.items():
+            total[cur] += v
+    return {cur: v for cur, v in total.items() if v}
+
+
+@PROPERTY
+@given(events=histories())
+def test_months_and_quarters_each_add_up_to_all(events):
+    records = replay(events)
+    if "all" not in records:
+        return
+    every = records["all"]
+    for is_period in (lambda s: len(s) == 7 and s[4] == "-" and s[5] != "Q", lambda s: "-Q" in s):
+        periods = [r for s, r in records.items() if is_period(s)]
+        for figure in ADDITIVE:
+            assert sum(r[figure] for r in periods) == every[figure], figure
+        for figure in ADDITIVE_MONEY:
+            assert _money_sum([r[figure] for r in periods]) == every[figure], figure
+    # Every lead and deal has exactly one source scope; campaign scopes book what campaign_revenue credits.
+    sources = [r for s, r in records.items() if s.startswith("source:")]
+    assert sum(r["leads"] for r in sources) == every["leads"]
+    assert sum(r["opportunities"] for r in sources) == every["opportunities"]
+    for campaign, money in every["campaign_revenue"].items():
+        assert records[f"campaign:{campaign}"]["bookings"] == money
+
+
+def _partials(events: list[dict[str, Any]]) -> list[Partial]:
+    by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    parts = []
+    for ev in events:
+        if ev["type"] == "spend.recorded":
+            parts.extend(spend_contribution(ev).values())
+        else:
+            by_account[ev["account_id"]].append(ev)
+    for account, evs in by_account.items():
+        parts.extend(account_contribution(fold(AccountHistory(account, evs))).values())
+    return parts
+
+
+@PROPERTY
+@given(events=histories(), rng=st.randoms(use_true_random=False))
+def test_partials_subtract_exactly_and_survive_json(events, rng):
+    parts = _partials(events) or [Partial()]
+    a, b = rng.choice(parts), rng.choice(parts)
+    assert (a + b) - b == a
+    assert a + b == b + a
+    assert (a - a).is_empty()
+    for p in (a, a + b, a - b):
+        assert Partial.from_json(orjson.loads(orjson.dumps(p.to_json()))) == p
+    # Records are plain JSON: what the worker publishes reads back unchanged.
+    record = (a + b).finalize("all")
+    assert orjson.loads(orjson.dumps(record)) == record
+
+
+@settings(max_examples=20, deadline=None)
+@given(events=histories())
+def test_generated_events_are_valid_contract_events(events):
+    # The strategy must not test the scorecard with events the intake would reject.
+    for ev in events:
+        doc = {"id": ev["id"], "type": ev["type"], "data": ev["data"],
+               "occurred_at": datetime.fromtimestamp(ev["t"] / 1000, tz=timezone.utc).isoformat()}
+        if "account_id" in ev:
+            doc["account_id"] = ev["account_id"]
+        EVENT_ADAPTER.validate_json(orjson.dumps(doc))
