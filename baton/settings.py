@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from baton.plan.config import Plans
+
 DEFAULT_CONFIG_FILE = "baton.toml"
 
 
@@ -46,6 +48,114 @@ class SmtpSettings(BaseModel):
     use_tls: bool = False
     sender: str = "baton@localhost"
     timeout_seconds: float = 10.0
+    # A private CA to trust (self-signed relays, tests); certificates are always checked unless validate_certs=false.
+    ca_file: Path | None = None
+    validate_certs: bool = True
+
+
+# --- Notification routing and delivery (docs/notifications.md) -------------
+
+# The contract's rules (and issue 5's) with the teams they tell by default.
+DEFAULT_RULE_TEAMS: dict[str, tuple[str, ...]] = {
+    "payment-to-sales": ("sales",),
+    "signup-to-finance": ("finance",),
+    "hot-lead-to-sales": ("sales",),
+    "lead-sla-breach": ("sales-management",),
+    "deal-won-to-finance": ("finance",),
+    "deal-won-to-marketing": ("marketing",),
+    "payment-failed": ("sales", "support"),
+    "payment-refunded": ("finance", "sales"),
+    "revenue-at-risk": ("sales", "marketing", "leadership"),
+    "rep-starved": ("marketing",),
+    "rep-not-converting": ("sales-management",),
+    "payment-missing": ("finance",),
+}
+DEFAULT_TEAMS: tuple[str, ...] = ("sales", "finance", "marketing", "support", "sales-management", "leadership")
+
+
+def _route_id(key: str) -> str:
+    # Env names cannot hold '-' and arrive lower-cased: BATON_ROUTING__RULES__PAYMENT_FAILED__ENABLED.
+    return key.strip().lower().replace("_", "-")
+
+
+def _merge_by_field(defaults: dict[str, dict[str, Any]], given: Any) -> dict[str, Any]:
+    """Overlay configured entries on the defaults field by field, so a partial entry keeps the rest."""
+    merged: dict[str, Any] = {k: dict(v) for k, v in defaults.items()}
+    for key, value in (given or {}).items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump(exclude_unset=True)
+        rid = _route_id(key)
+        merged[rid] = {**merged.get(rid, {}), **dict(value)}
+    return merged
+
+
+class RuleRoute(BaseModel):
+    enabled: bool = True
+    teams: list[str] | None = Field(None, description="Teams told; unset means the rule's default teams.")
+    notify_owner: bool = Field(True, description="Also address the deal/lead owner (facts.owner_id) when known.")
+
+    @field_validator("teams")
+    @classmethod
+    def _team_ids(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_route_id(t) for t in v]
+
+
+class TeamRoute(BaseModel):
+    slack_channel: str | None = Field(None, description='"#sales" or a channel id; empty turns Slack off for the team.')
+    slack_webhook_url: SecretStr | None = Field(None, description="This team's own incoming webhook.")
+    email: list[str] = Field(default_factory=list)
+
+
+class OwnerContact(BaseModel):
+    slack_user: str | None = Field(None, description="Slack user id (U0123ABC), mentioned in the team's message.")
+    email: str | None = None
+
+
+class RoutingSettings(BaseModel):
+    rules: dict[str, RuleRoute] = Field(default_factory=dict, validate_default=True)
+    teams: dict[str, TeamRoute] = Field(default_factory=dict, validate_default=True)
+    owners: dict[str, OwnerContact] = Field(default_factory=dict, description="owner_id -> how to reach them")
+    owner_dm: bool = Field(False, description="Also DM the owner on Slack (needs slack.bot_token).")
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules_over_defaults(cls, v: Any) -> dict[str, Any]:
+        # A rep's diagnosis is for marketing and managers to act on, not a message to the rep.
+        quiet = {"rep-starved", "rep-not-converting"}
+        return _merge_by_field({r: {"notify_owner": False} if r in quiet else {} for r in DEFAULT_RULE_TEAMS}, v)
+
+    @field_validator("teams", mode="before")
+    @classmethod
+    def _teams_over_defaults(cls, v: Any) -> dict[str, Any]:
+        return _merge_by_field({t: {"slack_channel": f"#{t}"} for t in DEFAULT_TEAMS}, v)
+
+
+class RetrySettings(BaseModel):
+    max_attempts: int = Field(10, ge=1, description="Attempts per message before it is recorded failed.")
+    permanent_max_attempts: int = Field(2, ge=1, description="Attempts when the error is permanent (404, 410, SMTP 5xx).")
+    initial_backoff_seconds: float = Field(1.0, gt=0)
+    max_backoff_seconds: float = Field(300.0, gt=0)
+    multiplier: float = Field(2.0, ge=1)
+    jitter: float = Field(0.5, ge=0, le=1, description="Share of each backoff drawn at random.")
+    max_retry_after_seconds: float = Field(900.0, gt=0, description="Cap on a server's Retry-After.")
+
+
+class RateLimits(BaseModel):
+    """Messages per second per destination (one Slack channel, one email address); 0 = unlimited."""
+
+    slack: float = Field(1.0, ge=0)
+    email: float = Field(5.0, ge=0)
+    console: float = Field(0.0, ge=0)
+
+
+class DeliverySettings(BaseModel):
+    queue_size: int = Field(1000, ge=1, description="Notifications in flight before submit() waits (backpressure).")
+    retry: RetrySettings = RetrySettings()
+    rate_limits: RateLimits = RateLimits()
+    digest_threshold: int = Field(5, ge=1, description="More messages than this waiting for one destination: send one digest.")
+    digest_max: int = Field(50, ge=2, description="Most notifications merged into one digest.")
+    request_timeout_seconds: float = Field(10.0, gt=0)
+    drain_timeout_seconds: float = Field(30.0, ge=0, description="How long stop() waits for queued messages.")
 
 
 class Settings(BaseSettings):
@@ -84,9 +194,14 @@ class Settings(BaseSettings):
     # How often due timers (SLA windows, missing payments) are checked.
     timer_tick_seconds: float = Field(1.0, gt=0)
 
+    # --- Revenue plans: pacing, revenue-at-risk, rep diagnosis (docs/plan.md) ---
+    plans: Plans = Field(default_factory=list, description="One [[plans]] table per period.")
+
     # --- Notification channels ---------------------------------------------
     slack: SlackSettings = SlackSettings()
     smtp: SmtpSettings = SmtpSettings()
+    routing: RoutingSettings = RoutingSettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     # --- Local broker (used only when bootstrap_servers is unset) -----------
     local_kafka_port: int = 9092
