@@ -235,8 +235,13 @@ class Settings(BaseSettings):
             raise FileNotFoundError(f"BATON_CONFIG names {path}, which does not exist")
         return tuple(sources)
 
+    @property
+    def sla_windows(self) -> dict[str, int]:
+        """Follow-up window per lead temperature, in seconds."""
+        return {"hot": self.sla_hot_seconds, "warm": self.sla_warm_seconds, "cold": self.sla_cold_seconds}
+
     def sla_seconds(self, temperature: str) -> int:
-        return {"hot": self.sla_hot_seconds, "warm": self.sla_warm_seconds, "cold": self.sla_cold_seconds}[temperature]
+        return self.sla_windows[temperature]
 
     def public_view(self) -> dict[str, Any]:
         """Settings as JSON for `baton config`: secrets masked by SecretStr."""

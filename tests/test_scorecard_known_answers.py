@@ -303,6 +303,28 @@ EXPECTED = {
 }
 
 
+# Figures added later (SLA compliance, accounts by stage), worked out the same way.
+# Default windows: hot 300 s, warm 3,600 s, cold 86,400 s; a response exactly on the
+# window counts as within. L1 hot 300 s, L2 warm 3,600 s, L3 cold 86,400 s: all within.
+# Stages now: A customer (paid, refund is not churn), B opportunity (D3 open),
+# C churned (cancelled after its last payment), D lead. Stages count only in
+# time-less scopes, by the account's owner, first-touch campaign and source.
+LATER_FIGURES = {
+    "all": {"leads_responded_within_sla": 3, "sla_compliance": 1.0,
+            "accounts_by_stage": {"lead": 1, "opportunity": 1, "customer": 1, "churned": 1}},
+    "2026-03": {"leads_responded_within_sla": 3, "sla_compliance": 1.0, "accounts_by_stage": {}},
+    "2026-Q2": {"leads_responded_within_sla": 0, "sla_compliance": None, "accounts_by_stage": {}},  # no April contact
+    "rep:r-1": {"leads_responded_within_sla": 2, "sla_compliance": 1.0,  # L1, L3 contacted by r-1
+                "accounts_by_stage": {"customer": 1, "churned": 1}},  # A, C owned by r-1
+    "campaign:c-1": {"leads_responded_within_sla": 1, "sla_compliance": 1.0,  # L1 (A)
+                     "accounts_by_stage": {"lead": 1, "customer": 1}},  # A, D
+    "source:sales": {"leads_responded_within_sla": 1, "sla_compliance": 1.0,  # L2
+                     "accounts_by_stage": {"opportunity": 1}},  # B
+}
+for _scope, _figures in LATER_FIGURES.items():
+    EXPECTED[_scope].update(_figures)
+
+
 @pytest.fixture(scope="module")
 def records():
     return replay(EVENTS + DUPLICATES)
@@ -319,12 +341,15 @@ def test_a_quarter_of_one_month_equals_that_month(records):
 
 
 def test_exactly_the_expected_scopes_exist(records):
-    assert sorted(records) == [
+    assert sorted(records) == sorted([
         "2026-03", "2026-04", "2026-Q1", "2026-Q2", "all",
         "campaign:c-1", "campaign:c-2",
         "rep:r-1", "rep:r-2", "rep:r-3",
         "source:channel", "source:marketing", "source:sales", "source:unknown",
-    ]
+        # each rep's own months and quarters: r-1 and r-2 act in March and April, r-3 (L4) only in April
+        "2026-03/rep:r-1", "2026-03/rep:r-2", "2026-04/rep:r-1", "2026-04/rep:r-2", "2026-04/rep:r-3",
+        "2026-Q1/rep:r-1", "2026-Q1/rep:r-2", "2026-Q2/rep:r-1", "2026-Q2/rep:r-2", "2026-Q2/rep:r-3",
+    ])
 
 
 def test_the_live_scorecard_fed_in_reverse_equals_the_hand_computed_records():

@@ -44,7 +44,7 @@ def register(baton: "BatonApp") -> None:
     async def rebuild() -> None:
         started = time.perf_counter()
         active = active_partitions()
-        cards = {p: Scorecard() for p in active}
+        cards = {p: Scorecard(settings.sla_windows) for p in active}
         dues = DueQueue()
         accounts = 0
         for key, raw in baton.accounts.items():

@@ -42,7 +42,7 @@ async def replay_inputs(settings: Settings) -> ReplayResult:
                 rejected += 1
             else:
                 events.append(out)
-    records = replay_events(events)
+    records = replay_events(events, sla_seconds=settings.sla_windows)
     return ReplayResult(records, total - rejected, rejected, time.perf_counter() - started)
 
 

@@ -16,7 +16,7 @@ docs/scorecard.md; in short:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from baton.funnel.fold import AccountState, Deal
 from baton.scorecard.partial import FactKey, Partial
@@ -30,8 +30,16 @@ def _tag(kind: str, value: str | None) -> str | None:
 
 
 def _scopes(t: int, *tags: str | None) -> Scopes:
-    """``all``, the month and quarter of instant ``t``, and the tags that apply."""
-    return ("all", *periods_of_instant(t), *(tag for tag in tags if tag))
+    """``all``, the month and quarter of instant ``t``, the tags that apply, and each
+    rep's own month and quarter (``2026-11/rep:r-7``: what plans judge reps by)."""
+    periods = periods_of_instant(t)
+    out = ["all", *periods]
+    for tag in tags:
+        if tag:
+            out.append(tag)
+            if tag.startswith("rep:"):
+                out.extend(f"{period}/{tag}" for period in periods)
+    return tuple(out)
 
 
 class Contributor:
@@ -88,10 +96,14 @@ class Contributor:
         self.once, self.latest = set(), {}
 
 
-def account_contribution(state: AccountState) -> dict[str, Partial]:
+# The contract's follow-up windows, in seconds; the worker and the replay pass the configured ones.
+DEFAULT_SLA_SECONDS = {"hot": 300, "warm": 3600, "cold": 86400}
+
+
+def account_contribution(state: AccountState, sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> dict[str, Partial]:
     """Everything one account contributes, per scope."""
     into: dict[str, Partial] = {}
-    add_account(state, into)
+    add_account(state, into, sla_seconds=sla_seconds)
     return into
 
 
@@ -102,12 +114,13 @@ def spend_contribution(ev: dict[str, Any]) -> dict[str, Partial]:
     return into
 
 
-def add_account(state: AccountState, into: dict[str, Partial], sign: int = 1) -> None:
+def add_account(state: AccountState, into: dict[str, Partial], sign: int = 1,
+                sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> None:
     """Add ``sign`` x the account's contribution to ``into`` in place (replay sums all accounts this way)."""
     c = Contributor(into, sign)
     campaign_id = state.first_touch_campaign_id
     campaign = _tag("campaign", campaign_id)
-    _add_leads(c, state, campaign)
+    _add_leads(c, state, campaign, sla_seconds)
     for deal in state.deals.values():
         _add_deal(c, state, deal, campaign, campaign_id)
     _add_payments(c, state, campaign)
@@ -117,9 +130,14 @@ def add_account(state: AccountState, into: dict[str, Partial], sign: int = 1) ->
         c.count_once(scopes, ("churned_customers",), t)
         c.count_once(scopes, ("active_customers",), t)
     c.close()
+    # The account's current stage: a snapshot with no period, so only in time-less scopes,
+    # and without touching as_of (it is not an event being counted).
+    for scope in ("all", account_rep, campaign, account_source):
+        if scope:
+            c._partial(scope).add(("stage", state.stage), sign)
 
 
-def _add_leads(c: Contributor, state: AccountState, campaign: str | None) -> None:
+def _add_leads(c: Contributor, state: AccountState, campaign: str | None, sla_seconds: Mapping[str, int]) -> None:
     for lead in state.leads.values():
         if lead.created_at is None:
             continue  # only assigned/contacted so far: not a created lead (yet)
@@ -129,7 +147,11 @@ def _add_leads(c: Contributor, state: AccountState, campaign: str | None) -> Non
             # Clamped at 0: a contact stamped before the lead's creation is clock skew, not a negative wait.
             wait_ms = max(0, lead.contacted_at - lead.created_at)
             responder = _tag("rep", lead.contacted_by or lead.owner_id)
-            c.count(_scopes(lead.contacted_at, responder, campaign, source), ("response_ms", wait_ms), 1, lead.contacted_at)
+            contact_scopes = _scopes(lead.contacted_at, responder, campaign, source)
+            c.count(contact_scopes, ("response_ms", wait_ms), 1, lead.contacted_at)
+            window = sla_seconds.get(lead.temperature or "", 0)
+            if window and wait_ms <= window * 1000:
+                c.count(contact_scopes, ("responses_within_sla",), 1, lead.contacted_at)
 
 
 def _add_deal(c: Contributor, state: AccountState, deal: Deal, campaign: str | None, campaign_id: str | None) -> None:

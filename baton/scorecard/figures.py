@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from baton.funnel.fold import iso
+from baton.funnel.fold import STAGES, iso
 from baton.scorecard.arithmetic import nearest_rank, ratio, round_half_away
 
 DAY_MS = 86_400_000
@@ -109,6 +109,9 @@ def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str) -> dict[str
         "leads_responded": sum(responses.values()),
         "first_response_median_seconds": _seconds(nearest_rank(responses, 50)),
         "first_response_p90_seconds": _seconds(nearest_rank(responses, 90)),
+        "leads_responded_within_sla": f.n("responses_within_sla"),
+        "sla_compliance": ratio(f.n("responses_within_sla"), sum(responses.values())),
+        "accounts_by_stage": {stage: n for stage in STAGES if (n := f.by_one.get("stage", {}).get(stage, 0))},
     }
 
 

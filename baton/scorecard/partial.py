@@ -40,6 +40,8 @@ FACTS: dict[str, tuple[str, ...]] = {
     "sourced_pipeline": ("source", "currency"),
     "sourced_revenue": ("source", "currency"),
     "campaign_revenue": ("campaign_id", "currency"),
+    "responses_within_sla": (),  # first responses inside the lead's follow-up window
+    "stage": ("stage",),  # accounts currently in a funnel stage (time-less scopes only)
     # Multisets of exact values, kept whole so that percentiles and the latest
     # instant survive subtraction (a max or a median cannot be "un-added").
     "response_ms": ("milliseconds",),  # first-response time of a lead -> how many leads

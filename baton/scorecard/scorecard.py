@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping
 
 from baton.funnel.fold import AccountState, fold
 from baton.funnel.history import AccountHistory, Compact, compact
-from baton.scorecard.contribution import add_account, add_spend
+from baton.scorecard.contribution import DEFAULT_SLA_SECONDS, add_account, add_spend
 from baton.scorecard.partial import Partial
 from baton.streams.events import Event
 
@@ -26,16 +26,17 @@ class Scorecard:
     are ``combine([sc.partials for sc in ...])``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> None:
         self.partials: dict[str, Partial] = {}
         self._spend_ids: set[str] = set()
+        self.sla_seconds = sla_seconds
 
     def apply_account(self, old_state: AccountState | None, new_state: AccountState) -> set[str]:
         """Replace the account's old contribution with its new one; returns the scopes that changed."""
         delta: dict[str, Partial] = {}
-        add_account(new_state, delta)
+        add_account(new_state, delta, sla_seconds=self.sla_seconds)
         if old_state is not None:
-            add_account(old_state, delta, sign=-1)
+            add_account(old_state, delta, sign=-1, sla_seconds=self.sla_seconds)
         return self._merge(delta)
 
     def apply_spend(self, ev: Event | Compact) -> set[str]:
@@ -85,7 +86,8 @@ def finalize_all(partials: Mapping[str, Partial]) -> dict[str, dict[str, Any]]:
     return {scope: partials[scope].finalize(scope) for scope in sorted(partials) if not partials[scope].is_empty()}
 
 
-def replay(events: Iterable[Event | Compact]) -> dict[str, dict[str, Any]]:
+def replay(events: Iterable[Event | Compact],
+           sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> dict[str, dict[str, Any]]:
     """The scorecard of a set of events, computed offline: scope -> record.
 
     Duplicate ids count once (the first seen is kept). Events are grouped by
@@ -106,7 +108,7 @@ def replay(events: Iterable[Event | Compact]) -> dict[str, dict[str, Any]]:
 
     totals: dict[str, Partial] = {}
     for account_id, by_id in accounts.items():
-        add_account(fold(AccountHistory(account_id, by_id.values())), totals)
+        add_account(fold(AccountHistory(account_id, by_id.values())), totals, sla_seconds=sla_seconds)
     for ev in spends.values():
         add_spend(ev, totals)
     return finalize_all(totals)
