@@ -47,6 +47,8 @@ class BatonApp:
         # The combined scorecard per scope (for the HTTP view) and scopes to republish.
         self.scorecards: dict[str, dict[str, Any]] = {}
         self.dirty_scopes: set[str] = set()
+        # The latest evaluation of each configured plan (PlanStatus.to_dict()), by plan key.
+        self.plan_statuses: dict[str, dict[str, Any]] = {}
         settings.data_dir.mkdir(parents=True, exist_ok=True)
 
         self.faust = faust.App(
