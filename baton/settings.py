@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     payment_missing_days: float = Field(14.0, gt=0)
     # How often due timers (SLA windows, missing payments) are checked.
     timer_tick_seconds: float = Field(1.0, gt=0)
+    # How often configured plans are judged (pace falls with time, not only with events).
+    plan_check_seconds: float = Field(30.0, gt=0)
 
     # --- Revenue plans: pacing, revenue-at-risk, rep diagnosis (docs/plan.md) ---
     plans: Plans = Field(default_factory=list, description="One [[plans]] table per period.")

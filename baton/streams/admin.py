@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 # Internal topics (Baton's own, not part of the contract): due timer checks, read
 # back by the intake agent; per-partition scorecard parts, combined per scope.
-INTERNAL_TOPICS = ("timers", "scorecard-parts")
-INTERNAL_COMPACTED = frozenset({"scorecard-parts"})
+# Plan trackers' state (which figures were last reported at risk), read back at start.
+INTERNAL_TOPICS = ("timers", "scorecard-parts", "plan-state")
+INTERNAL_COMPACTED = frozenset({"scorecard-parts", "plan-state"})
 
 
 class TopicLayoutError(RuntimeError):

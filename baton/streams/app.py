@@ -49,6 +49,8 @@ class BatonApp:
         self.dirty_scopes: set[str] = set()
         # The latest evaluation of each configured plan (PlanStatus.to_dict()), by plan key.
         self.plan_statuses: dict[str, dict[str, Any]] = {}
+        # True once the scorecard parts were recovered and every scope republished.
+        self.scorecards_ready = False
         settings.data_dir.mkdir(parents=True, exist_ok=True)
 
         self.faust = faust.App(
