@@ -72,12 +72,16 @@ def demo(
     accounts: int = typer.Option(200, help="Distinct accounts to spread events over."),
 ) -> None:
     """Produce a realistic synthetic stream of contract events into the input topics."""
-    from baton.demo.producer import run_demo
+    from baton.demo.producer import BrokerUnreachable, run_demo
 
     settings = _settings()
     if not settings.bootstrap_servers:
         raise typer.BadParameter("set KAFKA_BOOTSTRAP_SERVERS to the broker to feed")
-    run_demo(settings, rate=rate, count=count, seed=seed, accounts=accounts)
+    try:
+        run_demo(settings, rate=rate, count=count, seed=seed, accounts=accounts)
+    except BrokerUnreachable as exc:
+        typer.echo(f"baton demo: {exc}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
