@@ -68,19 +68,28 @@ def run_dev(settings: Settings, rate: float, count: int) -> None:
         print(f"baton: starting local Apache Kafka on 127.0.0.1:{port} (first run downloads it) …", file=sys.stderr)
         broker.start()
         settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
+    stop_feed = threading.Event()
+    feed = threading.Thread(target=_feed, args=(settings, rate, count, stop_feed), name="demo-feed", daemon=True)
     try:
         _, worker = build_worker(settings)
-        threading.Thread(target=_feed, args=(settings, rate, count), name="demo-feed", daemon=True).start()
+        # The Kafka clients' connection chatter would drown the notifications on the console.
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        feed.start()
         worker.execute_from_commandline()
     finally:
+        # Stop the feed before the broker, so it does not wait on a broker that is gone.
+        stop_feed.set()
+        if feed.is_alive():
+            feed.join(timeout=15)
         if broker is not None:
             broker.stop()
 
 
-def _feed(settings: Settings, rate: float, count: int) -> None:
+def _feed(settings: Settings, rate: float, count: int, stop: threading.Event) -> None:
     from baton.demo.producer import run_demo
 
     try:
-        run_demo(settings, rate=rate, count=count, seed=None, accounts=100)
+        run_demo(settings, rate=rate, count=count, seed=None, accounts=100, stop=stop)
     except Exception:  # the feed is a convenience: never take the worker down with it
         log.exception("demo feed stopped")

@@ -120,7 +120,8 @@ def _not_after_now(events):
         yield topic, key, value
 
 
-def run_demo(settings: Settings, rate: float, count: int, seed: int | None, accounts: int) -> int:
+def run_demo(settings: Settings, rate: float, count: int, seed: int | None, accounts: int,
+             stop: threading.Event | None = None) -> int:
     """Produce ``count`` events (0 = until Ctrl-C/SIGTERM) at ``rate``/s (0 = flat out).
 
     Returns the number of records the broker acknowledged.
@@ -168,11 +169,17 @@ def run_demo(settings: Settings, rate: float, count: int, seed: int | None, acco
         with _sigterm_as_interrupt(), _Progress(count, rate) as progress:
             try:
                 for topic, key, value in events:
+                    if stop is not None and stop.is_set():
+                        break
                     if rate:
                         # Pace against the start, not the previous send, so the rate doesn't drift.
                         wait = started + sent / rate - time.monotonic()
                         if wait > 0:
-                            time.sleep(wait)
+                            if stop is not None:
+                                if stop.wait(wait):
+                                    break
+                            else:
+                                time.sleep(wait)
                     future = producer.send(names.name(topic), key=key.encode(), value=value)
                     future.add_callback(on_ack).add_errback(errors.append)
                     sent += 1
