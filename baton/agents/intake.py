@@ -20,7 +20,7 @@ import orjson
 
 from baton.funnel.fold import fold
 from baton.funnel.history import AccountHistory, compact
-from baton.rules.drafts import Draft, to_notification
+from baton.rules.drafts import Draft
 from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, payment_missing
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.partitioning import expected_partition
@@ -44,7 +44,9 @@ def register(baton: "BatonApp") -> None:
         await baton.deadletter.send(key=key, value=dumps(dl))
 
     async def notify(key: bytes, draft: Draft) -> None:
-        notification = to_notification(draft, baton.router)
+        notification = baton.notification(draft)
+        if notification is None:
+            return  # the rule is switched off
         await baton.notifications.send(key=key, value=orjson.dumps(notification.model_dump(mode="json")))
         metrics.notifications += 1
 

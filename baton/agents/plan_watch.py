@@ -19,7 +19,7 @@ import orjson
 
 from baton.offline.topic_reader import read_to_end
 from baton.plan import RepTracker, RiskTracker, diagnose_reps, evaluate
-from baton.rules.drafts import Draft, to_notification
+from baton.rules.drafts import Draft
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -51,7 +51,9 @@ def register(baton: "BatonApp") -> None:
             key=name.encode(), value=orjson.dumps(trackers[name].to_dict()))
 
     async def notify(draft: Draft) -> None:
-        note = to_notification(draft, baton.router)
+        note = baton.notification(draft)
+        if note is None:
+            return  # the rule is switched off
         # Aggregate alerts have no account: keyed by rule id (contract).
         await baton.notifications.send(key=draft.rule.encode(), value=orjson.dumps(note.model_dump(mode="json")))
         baton.metrics.notifications += 1

@@ -17,8 +17,18 @@ def register(baton: "BatonApp") -> None:
 
     @app.page("/metrics.json")
     async def metrics(web, request):
+        delivery = baton.dispatcher.metrics if baton.dispatcher is not None else None
         return web.json({**baton.metrics.as_dict(), "due_checks": len(baton.due_queue),
-                         "pending_funnel": len(baton.pending_funnel)})
+                         "pending_funnel": len(baton.pending_funnel),
+                         "delivery": {k: v for k, v in vars(delivery).items()
+                                      if isinstance(v, int) and not k.startswith("_")} if delivery else None})
+
+    @app.page("/metrics")
+    async def prometheus(web, request):
+        """Prometheus text format: delivery queue depth (backpressure), outcomes, retries, digests."""
+        from prometheus_client import generate_latest
+
+        return web.bytes(generate_latest(baton.registry), content_type="text/plain; version=0.0.4")
 
     @app.page("/scorecard")
     async def scorecard(web, request):

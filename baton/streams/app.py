@@ -12,7 +12,11 @@ from typing import Any
 
 import faust
 
-from baton.rules.drafts import Router, console_router
+from prometheus_client import CollectorRegistry
+
+from baton.notify.routing import Routing
+from baton.rules.drafts import Draft, Router, to_notification
+from baton.streams.records import Notification
 from baton.settings import Settings
 from baton.streams.metrics import WorkerMetrics
 from baton.scorecard import Scorecard
@@ -35,7 +39,11 @@ class BatonApp:
         self.settings = settings
         self.names = TopicNames(settings.topic_prefix)
         self.partitions = partitions or settings.partitions
-        self.router: Router = router or console_router
+        # Routing decides teams, channels and on/off per rule (docs/notifications.md).
+        self.routing = Routing(settings)
+        self.router: Router = router or self.routing.channels_for
+        self.registry = CollectorRegistry()  # Prometheus series of this worker (/metrics)
+        self.dispatcher = None  # set by baton.agents.delivery
         self.metrics = WorkerMetrics()
         # Accounts changed since the last funnel flush (key -> latest state).
         self.pending_funnel: dict[bytes, Any] = {}
@@ -93,10 +101,24 @@ class BatonApp:
         # Per-partition scorecard parts by "scope#partition", combined per scope.
         self.parts_topic = self._out("scorecard-parts")
         self.scorecard_parts = self._table("scorecard-parts", help="Scorecard part of one input partition")
+        # Delivered (notification id, channel) pairs, keyed like m2c.notifications (baton.notify.table_ledger).
+        self.ledger = self._table("delivery-ledger", use_partitioner=True,
+                                  help="Notification ids delivered, per channel")
 
         from baton.agents import register_agents
 
         register_agents(self)
+
+    def notification(self, draft: Draft) -> Notification | None:
+        """The record for a rule's draft, routed; None when the rule is switched off."""
+        if not self.routing.enabled(draft.rule):
+            return None
+        teams = self.routing.teams_for(draft.rule, draft.teams)
+        if teams != draft.teams:
+            from dataclasses import replace
+
+            draft = replace(draft, teams=teams)
+        return to_notification(draft, self.router)
 
     def _out(self, short: str) -> faust.TopicT:
         return self.faust.topic(self.names.name(short), partitions=self.partitions, **RAW)

@@ -1,0 +1,37 @@
+"""The console channel: where notifications go when no real destination is configured."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+
+from baton.notify.outcome import Delivered, Outcome
+from baton.streams.records import Notification
+
+_STYLE = {"info": "blue", "warning": "yellow", "critical": "bold red"}
+
+
+class ConsoleChannel:
+    kind = "console"
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+
+    def configured(self, destination: str) -> bool:
+        return True
+
+    async def send(self, destination: str, notes: Sequence[Notification], *, note: str = "") -> Outcome:
+        for n in notes:
+            # rich markup in user text would restyle (or break) the line: escape it.
+            style = _STYLE.get(n.severity, "white")
+            self.console.print(
+                f"[{style}]\\[{escape(n.severity)}][/{style}] [cyan]{escape(n.rule)}[/cyan] → {escape(n.team)}: "
+                f"[bold]{escape(n.title)}[/bold] — {escape(n.text)}"
+                + (f" [dim]({escape(note)})[/dim]" if note else "")
+            )
+        return Delivered("printed")
+
+    async def aclose(self) -> None:
+        return None

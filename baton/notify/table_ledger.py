@@ -1,0 +1,51 @@
+"""The delivery ledger in the worker: a changelog-backed Faust table.
+
+Keyed like the notification record itself (its account id, or its rule id for
+aggregate alerts), with ``{notification id: [channels delivered]}`` as value.
+The table uses the producer's partitioner (murmur2 of the key, as
+``m2c.notifications`` does), so an entry lives in the same partition number as
+the notification it guards: whichever worker delivers a partition also holds
+its ledger after a rebalance. Writes go through the partitioner, which is what
+lets the dispatcher's own tasks write outside an agent's event.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+# Ids kept per key: far more than a replay window holds, bounded so one busy
+# account cannot grow its entry forever. The oldest are dropped first.
+MAX_IDS_PER_KEY = 2000
+
+
+class TableLedger:
+    def __init__(self, table) -> None:
+        self.table = table
+        self._keys: dict[str, bytes] = {}  # notification id -> record key, while in flight
+
+    def remember(self, notification_id: str, key: bytes) -> None:
+        self._keys[notification_id] = key
+
+    def forget(self, notification_id: str) -> None:
+        self._keys.pop(notification_id, None)
+
+    def _entry(self, key: bytes) -> dict[str, list[str]]:
+        raw = self.table.get(key)
+        return orjson.loads(raw) if raw else {}
+
+    async def delivered(self, notification_id: str, channel: str) -> bool:
+        key = self._keys.get(notification_id)
+        return key is not None and channel in self._entry(key).get(notification_id, ())
+
+    async def mark_delivered(self, notification_id: str, channel: str) -> None:
+        key = self._keys.get(notification_id)
+        if key is None:
+            return
+        entry = self._entry(key)
+        channels = entry.pop(notification_id, [])  # re-inserted last: dicts keep insertion order
+        if channel not in channels:
+            channels.append(channel)
+        entry[notification_id] = channels
+        while len(entry) > MAX_IDS_PER_KEY:
+            entry.pop(next(iter(entry)))
+        self.table[key] = orjson.dumps(entry)
