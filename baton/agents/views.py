@@ -1,8 +1,10 @@
-"""The worker's HTTP views: health, metrics and the scorecard."""
+"""The worker's HTTP views: health, metrics, the scorecard and its dashboard page."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from baton.web import render_dashboard
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -41,3 +43,15 @@ def register(baton: "BatonApp") -> None:
             return web.json({"error": f"no scorecard for scope {scope!r}", "scopes": sorted(baton.scorecards)},
                             status=404)
         return web.json(record)
+
+    @app.page("/dashboard")
+    async def dashboard(web, request):
+        """``/dashboard?scope=<scope>`` (default ``all``): the HTML page of baton/web/dashboard.py."""
+        scope = request.query.get("scope", "all")
+        page = render_dashboard(baton.scorecards, baton.plan_statuses, scope)
+        # 404 only for a scope that does not exist; before the first event "all" is an empty, valid page.
+        return web.html(page, status=404 if baton.scorecards and scope not in baton.scorecards else 200)
+
+    @app.page("/")
+    async def index(web, request):
+        return web.html("", status=302, headers={"Location": "/dashboard"})
