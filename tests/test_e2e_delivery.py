@@ -135,8 +135,15 @@ def test_ledger_skips_a_notification_id_already_delivered_even_after_restart(kaf
     worker.stop()
     worker.start()
     produce(kafka_bootstrap, prefix, [raw])  # and again after a restart: the ledger was recovered
+    # A marker behind it in the same partition: once it is delivered, everything before it was handled.
+    marker_id = f"payment-to-sales:evt_{uuid.uuid4().hex[:8]}"
+    marker = {**record, "id": marker_id}
+    produce(kafka_bootstrap, prefix, [("notifications", b"acct_ledger", json.dumps(marker).encode())])
+    wait_until(lambda: marker_id in slack.ids_received())
     deliveries = read_topic(kafka_bootstrap, prefix + "deliveries", until=lambda rs: [
         r["value"]["status"] for r in rs if r["key"] == note_id].count("skipped-duplicate") >= 2, timeout=60)
     statuses = [r["value"]["status"] for r in deliveries if r["key"] == note_id]
-    assert statuses.count("delivered") == 1 and statuses.count("skipped-duplicate") == 2
+    # Sent once. Skipped at least for the two copies; a copy read again after the stop
+    # (its offset not yet committed) is skipped too, which is the ledger doing its job.
+    assert statuses.count("delivered") == 1 and statuses.count("skipped-duplicate") >= 2, statuses
     assert Counter(slack.ids_received())[note_id] == 1
