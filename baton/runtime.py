@@ -45,7 +45,8 @@ def build_worker(settings: Settings):
     # Log level "info" on purpose: at "warn" Faust's spinner turns the root logger to
     # DEBUG and the send path pays for building debug records (faust-performance.md).
     level = settings.log_level if settings.log_level.lower() in ("debug", "info") else "info"
-    return baton, faust.Worker(baton.faust, loglevel=level, quiet=True)
+    # redirect_stdouts=False: console notifications print as themselves, not as log lines.
+    return baton, faust.Worker(baton.faust, loglevel=level, quiet=True, redirect_stdouts=False)
 
 
 def run_worker(settings: Settings) -> None:

@@ -17,7 +17,7 @@ class ConsoleChannel:
     kind = "console"
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)  # one line per notification
 
     def configured(self, destination: str) -> bool:
         return True
