@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING
 
 import orjson
@@ -45,6 +46,8 @@ def register(baton: "BatonApp") -> None:
     async def run_dispatcher() -> None:
         await dispatcher.run()
 
+    acker = InOrderAcker()
+
     @app.agent(baton.notifications, name="delivery")
     async def deliver(stream):
         async for event in stream.noack().events():
@@ -56,8 +59,9 @@ def register(baton: "BatonApp") -> None:
                 event.ack()
                 continue
             ledger.remember(notification.id, event.message.key or b"")
+            slot = acker.track(event)
             done = await dispatcher.submit(notification)  # waits while the queue is full: backpressure
-            done.add_done_callback(_finish(event, ledger, notification.id))
+            done.add_done_callback(_finish(slot, acker, ledger, notification.id))
 
     @app.on_partitions_revoked.connect
     async def _drain_before_rebalance(app_, revoked, **kwargs) -> None:  # noqa: ARG001
@@ -70,9 +74,35 @@ def register(baton: "BatonApp") -> None:
                         DRAIN_ON_REBALANCE_SECONDS)
 
 
-def _finish(event, ledger: TableLedger, notification_id: str):
+class InOrderAcker:
+    """Acknowledges a partition's events in offset order, whatever order they finish in.
+
+    Notifications finish out of order (one channel is slow, another fast). Faust's
+    offset bookkeeping mishandles a single unacknowledged offset at the head of the
+    acked list (faust-streaming#606: it can commit past it), so Baton never leaves
+    one: an event is acked only once every earlier event of its partition is done.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, int], deque[list]] = {}
+
+    def track(self, event) -> list:
+        tp = (event.message.topic, event.message.partition)
+        slot = [event, False]
+        self._pending.setdefault(tp, deque()).append(slot)
+        return slot
+
+    def done(self, slot: list) -> None:
+        slot[1] = True
+        event = slot[0]
+        queue = self._pending.get((event.message.topic, event.message.partition))
+        while queue and queue[0][1]:
+            queue.popleft()[0].ack()
+
+
+def _finish(slot: list, acker: InOrderAcker, ledger: TableLedger, notification_id: str):
     def callback(_future) -> None:
         ledger.forget(notification_id)
-        event.ack()
+        acker.done(slot)
 
     return callback
