@@ -10,12 +10,13 @@ if TYPE_CHECKING:
 
 def register_agents(baton: "BatonApp") -> None:
     from baton.agents import (delivery, funnel_publisher, intake, plan_watch, recovery, scorecard_publisher,
-                              timer_checks, views)
+                              scorecard_view, timer_checks, views)
 
     intake.register(baton)
     funnel_publisher.register(baton)
     timer_checks.register(baton)
     scorecard_publisher.register(baton)
+    scorecard_view.register(baton)
     recovery.register(baton)
     plan_watch.register(baton)
     delivery.register(baton)

@@ -58,7 +58,9 @@ def register(baton: "BatonApp") -> None:
         await baton.notifications.send(key=draft.rule.encode(), value=orjson.dumps(note.model_dump(mode="json")))
         baton.metrics.notifications += 1
 
-    @app.timer(interval=settings.plan_check_seconds, name="plan-check")
+    # One judge for the whole app (the group leader): every worker sees the whole
+    # scorecard (scorecard_view), and two judges would notify twice.
+    @app.timer(interval=settings.plan_check_seconds, name="plan-check", on_leader=True)
     async def check_plans() -> None:
         if len(trackers) < 2 or not baton.scorecards_ready:
             return

@@ -66,30 +66,19 @@ def register(baton: "BatonApp") -> None:
         total = combine(parts).get(scope)
         return total.finalize(scope) if total is not None else None
 
-    recovered = False
-
     @app.timer(interval=interval, name="scorecard-flush")
     async def publish_scorecards() -> None:
-        # Recovery adds every scope to dirty_scopes before it sets `recovered`, so a flush
-        # that starts after recovery republishes them all; then readers see whole figures.
-        ready_when_done = recovered
         dirty, baton.dirty_scopes = baton.dirty_scopes, set()
         for scope in sorted(dirty):
             record = combined(scope)
-            if record is None:
-                baton.scorecards.pop(scope, None)
-                await baton.scorecard.send(key=scope.encode(), value=None)  # tombstone: scope is empty
-            else:
-                baton.scorecards[scope] = record
-                await baton.scorecard.send(key=scope.encode(), value=orjson.dumps(record))
-        if ready_when_done:
-            baton.scorecards_ready = True
+            # A tombstone when the scope became empty. Readers (the views, the plan
+            # watch) follow the topic itself: baton.agents.scorecard_view.
+            value = None if record is None else orjson.dumps(record)
+            await baton.scorecard.send(key=scope.encode(), value=value)
 
     async def republish_after_recovery() -> None:
         # Parts recorded just before a crash may not have reached m2c.scorecard: publish every scope again.
-        nonlocal recovered
         scopes = {key.decode().rsplit("#", 1)[0] for key in baton.scorecard_parts.keys()}
         baton.dirty_scopes |= scopes
-        recovered = True
 
     baton.scorecard_parts.on_recover(republish_after_recovery)

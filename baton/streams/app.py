@@ -52,12 +52,13 @@ class BatonApp:
         # changed since they were last published (rebuilt by baton.agents.recovery).
         self.part_cards: dict[int, Scorecard] = {}
         self.dirty_parts: dict[int, set[str]] = {}
-        # The combined scorecard per scope (for the HTTP view) and scopes to republish.
-        self.scorecards: dict[str, dict[str, Any]] = {}
+        # Scopes to combine and republish (this worker's combiner), and the whole
+        # scorecard as read back from m2c.scorecard (baton.agents.scorecard_view).
         self.dirty_scopes: set[str] = set()
+        self.scorecards: dict[str, dict[str, Any]] = {}
         # The latest evaluation of each configured plan (PlanStatus.to_dict()), by plan key.
         self.plan_statuses: dict[str, dict[str, Any]] = {}
-        # True once the scorecard parts were recovered and every scope republished.
+        # True once m2c.scorecard was read up to its end as of start-up.
         self.scorecards_ready = False
         settings.data_dir.mkdir(parents=True, exist_ok=True)
 
