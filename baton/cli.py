@@ -7,7 +7,6 @@ Each command is a thin shell over one module, imported lazily so that
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
 import typer

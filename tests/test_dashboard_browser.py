@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -19,6 +18,7 @@ import pytest
 
 from kafka_io import event, produce
 from test_dashboard_render import Dom
+from polling import wait_for
 from worker_process import WorkerProcess
 
 
@@ -152,14 +152,6 @@ EXPECTED_PLAN = {
 EXPECTED_OUTLOOK = {"revenue_gap": "$12,000.00", "projected_bookings": "$8,000.00", "leads_still_needed": "8"}
 
 
-def wait_for(predicate, timeout: float = 45.0, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def http_text(url: str) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 
 from kafka_io import event, produce, read_topic
 from peers import SlackThread, SmtpSink, slack_env, smtp_env
+from polling import wait_for
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -50,13 +51,6 @@ def worker(kafka_bootstrap, prefix, slack, smtp, tmp_path_factory):
     proc.stop()
 
 
-def wait_until(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError("condition not met in time")
 
 
 def payments(n: int, tag: str) -> list[dict]:
@@ -71,7 +65,7 @@ def test_payment_reaches_slack_and_email_escaped(kafka_bootstrap, prefix, worker
                 at="2026-11-22T10:05:00Z")
     produce(kafka_bootstrap, prefix, [signup, pay])
     note_id = f"payment-to-sales:{pay['id']}"
-    wait_until(lambda: note_id in slack.ids_received() and any(
+    wait_for(lambda: note_id in slack.ids_received() and any(
         "$12,000.00" in (m["Subject"] or "") for m in smtp.messages))
 
     [message] = [b for b in slack.bodies() if note_id in b["metadata"]["event_payload"]["ids"]]
@@ -101,7 +95,7 @@ def test_slack_down_for_a_while_then_everything_arrives_once(kafka_bootstrap, pr
     time.sleep(6)
     slack.call(slack.server.come_back())
     ids = [f"payment-to-sales:{e['id']}" for e in batch]
-    wait_until(lambda: set(ids) <= set(slack.ids_received()), timeout=90)
+    wait_for(lambda: set(ids) <= set(slack.ids_received()), timeout=90)
     counts = Counter(slack.ids_received())
     assert all(counts[i] == 1 for i in ids), {i: counts[i] for i in ids}
 
@@ -110,11 +104,11 @@ def test_restart_mid_stream_resends_nothing_already_delivered(kafka_bootstrap, p
     batch = payments(40, uuid.uuid4().hex[:4])
     ids = [f"payment-to-sales:{e['id']}" for e in batch]
     produce(kafka_bootstrap, prefix, batch[:20])
-    wait_until(lambda: len(set(ids) & set(slack.ids_received())) >= 10)
+    wait_for(lambda: len(set(ids) & set(slack.ids_received())) >= 10)
     worker.stop()  # SIGTERM in the middle of the stream
     produce(kafka_bootstrap, prefix, batch[20:])
     worker.start()
-    wait_until(lambda: set(ids) <= set(slack.ids_received()), timeout=120)
+    wait_for(lambda: set(ids) <= set(slack.ids_received()), timeout=120)
     time.sleep(2)
     counts = Counter(slack.ids_received())
     assert all(counts[i] == 1 for i in ids), {i: counts[i] for i in ids if counts[i] != 1}
@@ -130,7 +124,7 @@ def test_ledger_skips_a_notification_id_already_delivered_even_after_restart(kaf
               "created_at": "2026-11-22T10:04:00.000Z", "facts": {"company": "Ledger", "money": "$1.00"}}
     raw = ("notifications", b"acct_ledger", json.dumps(record).encode())
     produce(kafka_bootstrap, prefix, [raw])
-    wait_until(lambda: note_id in slack.ids_received())
+    wait_for(lambda: note_id in slack.ids_received())
     produce(kafka_bootstrap, prefix, [raw])  # the same notification again, e.g. a replay upstream
     worker.stop()
     worker.start()
@@ -139,7 +133,7 @@ def test_ledger_skips_a_notification_id_already_delivered_even_after_restart(kaf
     marker_id = f"payment-to-sales:evt_{uuid.uuid4().hex[:8]}"
     marker = {**record, "id": marker_id}
     produce(kafka_bootstrap, prefix, [("notifications", b"acct_ledger", json.dumps(marker).encode())])
-    wait_until(lambda: marker_id in slack.ids_received())
+    wait_for(lambda: marker_id in slack.ids_received())
     deliveries = read_topic(kafka_bootstrap, prefix + "deliveries", until=lambda rs: [
         r["value"]["status"] for r in rs if r["key"] == note_id].count("skipped-duplicate") >= 2, timeout=60)
     statuses = [r["value"]["status"] for r in deliveries if r["key"] == note_id]

@@ -6,14 +6,14 @@ import json
 import random
 import subprocess
 import sys
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from baton.demo.generator import generate
-from kafka_io import event, produce, read_topic
+from kafka_io import event, produce
+from polling import wait_for
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -25,14 +25,6 @@ def replay_cli(bootstrap: str, prefix: str, *args: str) -> subprocess.CompletedP
                           timeout=180)
 
 
-def wait_for(predicate, timeout: float = 60.0, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")
