@@ -23,6 +23,7 @@ from baton.funnel.history import AccountHistory, compact
 from baton.rules.drafts import Draft
 from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, payment_missing
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
+from baton.streams.decode import dead_letter as build_dead_letter
 from baton.streams.partitioning import expected_partition
 from baton.streams.processor import source_of, step
 from baton.streams.timers import open_checks
@@ -32,6 +33,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Kafka's default largest record is ~1 MB (producer max.request.size, broker message.max.bytes).
+MAX_STATE_BYTES = 900_000
+MAX_DEAD_LETTER_BYTES = 900_000
+KEPT_RAW_CHARS = 100_000
+
+
+def fit_dead_letter(dl: DeadLetter) -> bytes:
+    """The dead letter's bytes, with ``raw`` cut short if the whole would not fit in a Kafka record.
+
+    Nothing is lost by the cut: the reason says so, and the original record stays at
+    its topic, partition and offset (for the input topic's retention).
+    """
+    value = dumps(dl)
+    if len(value) <= MAX_DEAD_LETTER_BYTES:
+        return value
+    note = (f" [raw cut to its first {KEPT_RAW_CHARS:,} characters: the record is {len(value):,} bytes as a dead "
+            f"letter; the original is at {dl.topic} partition {dl.partition} offset {dl.offset}]")
+    return dumps(dl.model_copy(update={"raw": dl.raw[:KEPT_RAW_CHARS], "raw_base64": None,
+                                       "reason": dl.reason + note}))
+
 
 def register(baton: "BatonApp") -> None:
     app, names, metrics, settings = baton.faust, baton.names, baton.metrics, baton.settings
@@ -40,8 +61,13 @@ def register(baton: "BatonApp") -> None:
 
     async def dead_letter(dl: DeadLetter, key: bytes | None) -> None:
         metrics.dead_letters += 1
-        log.warning("dead letter from %s[%d]@%d: %s", dl.topic, dl.partition, dl.offset, dl.reason)
-        await baton.deadletter.send(key=key, value=dumps(dl))
+        log.warning("dead letter from %s[%d]@%d: %s", dl.topic, dl.partition, dl.offset, dl.reason[:300])
+        await baton.deadletter.send(key=key, value=fit_dead_letter(dl))
+
+    async def reject(msg, reason: str) -> None:
+        """Dead-letter a record that decoded fine but cannot be processed; the stream goes on."""
+        ref = RecordRef(msg.topic, msg.partition, msg.offset, msg.key)
+        await dead_letter(build_dead_letter(ref, msg.value, reason), msg.key)
 
     async def notify(key: bytes, draft: Draft) -> None:
         notification = baton.notification(draft)
@@ -95,7 +121,13 @@ def register(baton: "BatonApp") -> None:
         for draft in result.drafts:
             await notify(key, draft)
         if result.changed:
-            accounts[key] = history.to_bytes()
+            stored = history.to_bytes()
+            if len(stored) > MAX_STATE_BYTES:
+                await reject(msg, f"the account's history would grow to {len(stored):,} bytes, past the "
+                                  f"{MAX_STATE_BYTES:,} a Kafka record can carry: this event is not counted. "
+                                  "Check the producer for a loop or oversized fields")
+                return
+            accounts[key] = stored
             count_in_scorecard(msg.partition, baton.part_cards.get(msg.partition), result)
             for due in open_checks(result.state, history, settings.sla_seconds, settings.payment_missing_days):
                 baton.due_queue.push(due)
@@ -107,16 +139,16 @@ def register(baton: "BatonApp") -> None:
         baton.dirty_parts.setdefault(partition, set()).update(card.apply_account(result.previous, result.state))
 
     async def handle_spend(msg, decoded) -> None:
-        key = msg.key or b""
-        raw = baton.spend.get(key)
-        spends = AccountHistory.from_bytes(raw) if raw else AccountHistory(key.decode("utf-8", "replace"))
-        ev = compact(decoded)
-        ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
-        if not spends.add(ev):
+        # One table entry per spend event id (written in this record's partition, whatever
+        # the key): dedup by id, and no entry grows with a campaign's spend history.
+        key = decoded.id.encode()
+        if key in baton.spend:
             metrics.events_duplicate += 1
             return
+        ev = compact(decoded)
+        ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
         metrics.events_valid += 1
-        baton.spend[key] = spends.to_bytes()
+        baton.spend[key] = orjson.dumps(ev)
         card = baton.part_cards.get(msg.partition)
         if card is not None:
             baton.dirty_parts.setdefault(msg.partition, set()).update(card.apply_spend(ev))
@@ -154,7 +186,12 @@ def register(baton: "BatonApp") -> None:
     async def intake(stream):
         async for event in stream.events():
             msg = event.message
-            if msg.topic == baton.timers_topic_name:
-                await handle_due(msg)
-            else:
-                await handle_record(msg)
+            try:
+                if msg.topic == baton.timers_topic_name:
+                    await handle_due(msg)
+                else:
+                    await handle_record(msg)
+            except Exception as exc:  # noqa: BLE001 - one bad record must never stop the stream
+                log.exception("failed to process %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                await reject(msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
+                                  "it is kept here so it can be replayed once the cause is fixed")

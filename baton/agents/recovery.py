@@ -13,6 +13,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import orjson
+
 from baton.funnel.fold import fold
 from baton.funnel.history import AccountHistory
 from baton.scorecard import Scorecard
@@ -59,10 +61,10 @@ def register(baton: "BatonApp") -> None:
             baton.pending_funnel.setdefault(key, state)
             accounts += 1
         for key, raw in baton.spend.items():
-            for ev in AccountHistory.from_bytes(raw).events:
-                p = ev["src"][1] if ev.get("src") else expected_partition(key, baton.partitions)
-                if p in active:
-                    cards[p].apply_spend(ev)
+            ev = orjson.loads(raw)
+            p = ev["src"][1] if ev.get("src") else expected_partition(key, baton.partitions)
+            if p in active:
+                cards[p].apply_spend(ev)
         baton.part_cards = cards
         baton.dirty_parts = {p: set(card.partials) for p, card in cards.items()}
         baton.due_queue = dues

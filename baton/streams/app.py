@@ -97,8 +97,8 @@ class BatonApp:
         # while processing that account's event: the changelog partition is then the
         # input partition, so recovery puts each account back where its events are.
         self.accounts = self._table("accounts", help="Per-account event history (the funnel's source of truth)")
-        # spend.recorded events by their record key (campaign or team), for dedup and recovery.
-        self.spend = self._table("spend", help="Spend events by record key")
+        # spend.recorded events by event id, for dedup and recovery of the scorecard.
+        self.spend = self._table("spend", help="Spend events by event id")
         # Per-partition scorecard parts by "scope#partition", combined per scope.
         self.parts_topic = self._out("scorecard-parts")
         self.scorecard_parts = self._table("scorecard-parts", help="Scorecard part of one input partition")
