@@ -9,9 +9,14 @@ offline replay of the same events agree whatever order they arrived in.
 from __future__ import annotations
 
 from bisect import insort
-from typing import Any, Iterable
+from operator import itemgetter
+from types import UnionType
+from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origin
 
+import annotated_types
 import orjson
+from pydantic import BaseModel, StringConstraints
+from pydantic.fields import FieldInfo
 
 from baton.streams.events import Event
 
@@ -21,18 +26,88 @@ Compact = dict[str, Any]
 
 def compact(event: Event) -> Compact:
     """The fields a fold needs, with ``occurred_at`` as epoch milliseconds."""
-    return {
+    out = {
         "id": event.id,
         "type": event.type,
         "t": int(event.occurred_at.timestamp() * 1000),
-        "data": event.data.model_dump(exclude_none=True),
-        **({"account_id": event.account_id} if event.account_id is not None else {}),
+        "data": _data_dict(event.data),
     }
+    if event.account_id is not None:
+        out["account_id"] = event.account_id
+    return out
 
 
-def order_key(ev: Compact) -> tuple[int, str]:
-    # occurred_at first; the id breaks ties so equal times still order the same everywhere.
-    return (ev["t"], ev["id"])
+# Data models whose ``model_dump(exclude_none=True)`` is just their non-None attributes:
+# every field a str/int/bool (or a Literal/None-union of them) and no custom serializer.
+_PLAIN_DATA: dict[type, bool] = {}
+_SCALARS = (str, int, bool, float)
+
+
+def _data_dict(data: BaseModel) -> dict[str, Any]:
+    """``data.model_dump(exclude_none=True)``, read straight off the model when that is the same.
+
+    ``model_dump`` costs ~2 µs per event; reading the attributes ~0.3 µs. Extra
+    (unknown) fields that are scalars are taken as they are; an extra that is a
+    JSON object or array goes through ``model_dump``, like any model not plain.
+    """
+    cls = type(data)
+    plain = _PLAIN_DATA.get(cls)
+    if plain is None:
+        plain = _PLAIN_DATA[cls] = _is_plain(cls)
+    if not plain:
+        return data.model_dump(exclude_none=True)
+    out = {k: v for k, v in data.__dict__.items() if v is not None}
+    extra = data.__pydantic_extra__
+    if extra:
+        for k, v in extra.items():
+            if v is None:
+                continue
+            if not isinstance(v, _SCALARS):
+                return data.model_dump(exclude_none=True)
+            out[k] = v
+    return out
+
+
+def _is_plain(cls: type[BaseModel]) -> bool:
+    decorators = cls.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers or cls.model_computed_fields:
+        return False
+    if cls.model_config.get("serialize_by_alias") or cls.model_config.get("alias_generator"):
+        return False
+    for field in cls.model_fields.values():
+        if field.exclude or field.alias is not None or field.serialization_alias is not None:
+            return False
+        if not _scalar_annotation(field.annotation):
+            return False
+    return True
+
+
+def _scalar_annotation(annotation: Any) -> bool:
+    if annotation in (str, int, bool, type(None)):
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:  # e.g. Id | None: only validation constraints may ride along
+        inner, *metadata = get_args(annotation)
+        return all(_validation_only(m) for m in metadata) and _scalar_annotation(inner)
+    if origin is Literal:
+        return all(isinstance(a, (str, int, bool)) for a in get_args(annotation))
+    if origin in (Union, UnionType):
+        return all(_scalar_annotation(a) for a in get_args(annotation))
+    return False
+
+
+def _validation_only(metadata: Any) -> bool:
+    """True for constraints that change what validates, never how it serializes."""
+    if isinstance(metadata, (annotated_types.BaseMetadata, annotated_types.GroupedMetadata, StringConstraints)):
+        return True
+    if isinstance(metadata, FieldInfo):
+        return not (metadata.exclude or metadata.alias or metadata.serialization_alias)
+    return False
+
+
+# occurred_at first; the id breaks ties so equal times still order the same everywhere.
+# ``order_key(ev) == (ev["t"], ev["id"])``, as a C-level getter (sorting calls it per event).
+order_key = itemgetter("t", "id")
 
 
 class AccountHistory:
@@ -47,6 +122,17 @@ class AccountHistory:
         # Timer checks that already fired for this account ("lead-sla:l-1" -> the due
         # record that fired it): kept beside the events, so folds and replays never see them.
         self.fired: dict[str, Any] = dict(fired or {})
+
+    @classmethod
+    def of_distinct(cls, account_id: str, by_id: dict[str, Compact]) -> "AccountHistory":
+        """``AccountHistory(account_id, by_id.values())`` for events already keyed by their id
+        (a replay's): the dict is taken over as the id index, not rebuilt."""
+        history = cls.__new__(cls)
+        history.account_id = account_id
+        history.events = sorted(by_id.values(), key=order_key)
+        history._by_id = by_id
+        history.fired = {}
+        return history
 
     def add(self, ev: Compact) -> bool:
         """Add one event; False (and no change) if its id was seen already."""

@@ -29,71 +29,169 @@ def _tag(kind: str, value: str | None) -> str | None:
     return f"{kind}:{value}" if value else None
 
 
+# (periods, tags) -> scopes: the same few combinations recur account after account.
+# Bounded: emptied when full (the next calls rebuild what they need).
+_SCOPES_CACHE: dict[tuple[tuple[str, str], tuple[str | None, ...]], Scopes] = {}
+_SCOPES_CACHE_MAX = 100_000
+
+
 def _scopes(t: int, *tags: str | None) -> Scopes:
     """``all``, the month and quarter of instant ``t``, the tags that apply, and each
     rep's own month and quarter (``2026-11/rep:r-7``: what plans judge reps by)."""
     periods = periods_of_instant(t)
+    cache_key = (periods, tags)
+    scopes = _SCOPES_CACHE.get(cache_key)
+    if scopes is not None:
+        return scopes
     out = ["all", *periods]
     for tag in tags:
         if tag:
             out.append(tag)
             if tag.startswith("rep:"):
                 out.extend(f"{period}/{tag}" for period in periods)
-    return tuple(out)
+    if len(_SCOPES_CACHE) >= _SCOPES_CACHE_MAX:
+        _SCOPES_CACHE.clear()
+    scopes = _SCOPES_CACHE[cache_key] = tuple(out)
+    return scopes
 
 
 class Contributor:
-    """Adds one contributor's facts to ``into`` (scope -> Partial), times ``sign``.
+    """One contributor's facts (an account's, a spend record's), before they are spread over scopes.
 
-    Two kinds of facts need the whole contributor before they can be added:
-    "how many accounts" facts (counted once per scope however many events
-    qualify) and ``latest`` (the latest counted instant per scope). They are
-    collected and added by ``close()``.
+    - ``counted``: ``(scopes, key) -> amount``, summed: each fact counts in every scope of its tuple;
+    - ``once``: "how many accounts" facts, counted once per scope however many events qualify;
+    - ``latest``: the latest counted instant per scopes tuple (per scope: the max over its tuples);
+    - ``stage``: the account's current stage in its time-less scopes.
+
+    ``add_to(into, sign)`` spreads them into ``into`` (scope -> Partial); ``delta(old, new)``
+    spreads only what differs between two contributors of the same account, which is what
+    the live scorecard needs per event and much less work than spreading both.
     """
 
-    __slots__ = ("into", "sign", "latest", "once")
+    __slots__ = ("counted", "once", "latest", "stage")
 
-    def __init__(self, into: dict[str, Partial], sign: int = 1) -> None:
-        self.into, self.sign = into, sign
-        self.latest: dict[str, int] = {}
-        self.once: set[tuple[str, FactKey]] = set()
-
-    def _partial(self, scope: str) -> Partial:
-        part = self.into.get(scope)
-        if part is None:
-            part = self.into[scope] = Partial()
-        return part
+    def __init__(self) -> None:
+        self.counted: dict[tuple[Scopes, FactKey], int] = {}
+        self.once: set[tuple[Scopes, FactKey]] = set()
+        self.latest: dict[Scopes, int] = {}
+        self.stage: set[tuple[str, FactKey]] = set()
 
     def count(self, scopes: Scopes, key: FactKey, amount: int, t: int) -> None:
-        # The replay's hot loop: Partial.add and the latest-instant update, inlined.
-        amount *= self.sign
-        into, latest = self.into, self.latest
-        for scope in scopes:
+        counted, k = self.counted, (scopes, key)
+        counted[k] = counted.get(k, 0) + amount
+        latest = self.latest
+        if latest.get(scopes, t - 1) < t:
+            latest[scopes] = t
+
+    def count_once(self, scopes: Scopes, key: FactKey, t: int) -> None:
+        self.once.add((scopes, key))
+        latest = self.latest
+        if latest.get(scopes, t - 1) < t:
+            latest[scopes] = t
+
+    # --- per scope ---------------------------------------------------------------------
+    def once_by_scope(self) -> set[tuple[str, FactKey]]:
+        return {(scope, key) for scopes, key in self.once for scope in scopes}
+
+    def latest_by_scope(self) -> dict[str, int]:
+        latest: dict[str, int] = {}
+        for scopes, t in self.latest.items():
+            for scope in scopes:
+                if latest.get(scope, t - 1) < t:
+                    latest[scope] = t
+        return latest
+
+    def add_to(self, into: dict[str, Partial], sign: int = 1) -> None:
+        """``into += sign x`` everything this contributor counts."""
+        # The replay's hot loop: Partial.add inlined.
+        for (scopes, key), amount in self.counted.items():
+            amount *= sign
+            for scope in scopes:
+                part = into.get(scope)
+                if part is None:
+                    part = into[scope] = Partial()
+                if amount:
+                    counts = part.counts
+                    value = counts.get(key, 0) + amount
+                    if value:
+                        counts[key] = value
+                    else:
+                        del counts[key]
+        for facts in (self.once_by_scope(), self._latest_facts(), self.stage):
+            for scope, key in facts:
+                part = into.get(scope)
+                if part is None:
+                    part = into[scope] = Partial()
+                counts = part.counts
+                value = counts.get(key, 0) + sign
+                if value:
+                    counts[key] = value
+                else:
+                    del counts[key]
+
+    def _latest_facts(self) -> list[tuple[str, FactKey]]:
+        return [(scope, ("latest", t)) for scope, t in self.latest_by_scope().items()]
+
+    @staticmethod
+    def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial]) -> None:
+        """``into += new - old``, touching only the facts that differ.
+
+        Equal to ``new.add_to(into); old.add_to(into, -1)`` once zeros are dropped:
+        sums do not depend on the order their terms are added in.
+        """
+        def put(scope: str, key: FactKey, amount: int) -> None:
             part = into.get(scope)
             if part is None:
                 part = into[scope] = Partial()
-            counts = part.counts
-            value = counts.get(key, 0) + amount
-            if value:
-                counts[key] = value
-            else:
-                counts.pop(key, None)
-            if latest.get(scope, t - 1) < t:
-                latest[scope] = t
+            _add(part.counts, key, amount)
 
-    def count_once(self, scopes: Scopes, key: FactKey, t: int) -> None:
-        once, latest = self.once, self.latest
-        for scope in scopes:
-            once.add((scope, key))
-            if latest.get(scope, t - 1) < t:
-                latest[scope] = t
+        old_counted = old.counted
+        for k, amount in new.counted.items():
+            diff = amount - old_counted.get(k, 0)
+            if diff:
+                scopes, key = k
+                for scope in scopes:
+                    put(scope, key, diff)
+        new_counted = new.counted
+        for k, amount in old_counted.items():
+            if amount and k not in new_counted:
+                scopes, key = k
+                for scope in scopes:
+                    put(scope, key, -amount)
+        if old.once != new.once:
+            old_once, new_once = old.once_by_scope(), new.once_by_scope()
+            for scope, key in new_once - old_once:
+                put(scope, key, 1)
+            for scope, key in old_once - new_once:
+                put(scope, key, -1)
+        if old.latest != new.latest:
+            old_latest, new_latest = old.latest_by_scope(), new.latest_by_scope()
+            for scope, t in new_latest.items():
+                before = old_latest.get(scope)
+                if before != t:
+                    put(scope, ("latest", t), 1)
+                    if before is not None:
+                        put(scope, ("latest", before), -1)
+            for scope, t in old_latest.items():
+                if scope not in new_latest:
+                    put(scope, ("latest", t), -1)
+        if old.stage != new.stage:
+            for scope, key in new.stage - old.stage:
+                put(scope, key, 1)
+            for scope, key in old.stage - new.stage:
+                put(scope, key, -1)
 
-    def close(self) -> None:
-        for scope, key in self.once:
-            self._partial(scope).add(key, self.sign)
-        for scope, t in self.latest.items():
-            self._partial(scope).add(("latest", t), self.sign)
-        self.once, self.latest = set(), {}
+
+def _add(counts: dict[FactKey, int], key: FactKey, amount: int) -> None:
+    """``Partial.add`` on its counts: ``key += amount``; a key that reaches zero disappears."""
+    value = counts.get(key, 0) + amount
+    if value:
+        counts[key] = value
+    else:
+        del counts[key]
+
+
+_NOTHING = Contributor()  # an account before its first event
 
 
 # The contract's follow-up windows, in seconds; the worker and the replay pass the configured ones.
@@ -117,7 +215,19 @@ def spend_contribution(ev: dict[str, Any]) -> dict[str, Partial]:
 def add_account(state: AccountState, into: dict[str, Partial], sign: int = 1,
                 sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> None:
     """Add ``sign`` x the account's contribution to ``into`` in place (replay sums all accounts this way)."""
-    c = Contributor(into, sign)
+    account_facts(state, sla_seconds).add_to(into, sign)
+
+
+def add_account_change(old_state: AccountState | None, new_state: AccountState, into: dict[str, Partial],
+                       sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> None:
+    """``into += contribution(new_state) - contribution(old_state)``, spreading only what changed."""
+    old = account_facts(old_state, sla_seconds) if old_state is not None else _NOTHING
+    Contributor.delta(old, account_facts(new_state, sla_seconds), into)
+
+
+def account_facts(state: AccountState, sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> Contributor:
+    """The account's facts, each with the scopes it counts in."""
+    c = Contributor()
     campaign_id = state.first_touch_campaign_id
     campaign = _tag("campaign", campaign_id)
     _add_leads(c, state, campaign, sla_seconds)
@@ -129,12 +239,11 @@ def add_account(state: AccountState, into: dict[str, Partial], sign: int = 1,
         scopes = _scopes(t, account_rep, campaign, account_source)
         c.count_once(scopes, ("churned_customers",), t)
         c.count_once(scopes, ("active_customers",), t)
-    c.close()
     # The account's current stage: a snapshot with no period, so only in time-less scopes,
     # and without touching as_of (it is not an event being counted).
-    for scope in ("all", account_rep, campaign, account_source):
-        if scope:
-            c._partial(scope).add(("stage", state.stage), sign)
+    stage = ("stage", state.stage)
+    c.stage = {(scope, stage) for scope in ("all", account_rep, campaign, account_source) if scope}
+    return c
 
 
 def _add_leads(c: Contributor, state: AccountState, campaign: str | None, sla_seconds: Mapping[str, int]) -> None:
@@ -209,7 +318,7 @@ def add_spend(ev: dict[str, Any], into: dict[str, Partial], sign: int = 1) -> No
     month, quarter = periods_of_month(d["period"]) if d.get("period") else periods_of_instant(t)
     campaign_id = d.get("campaign_id")
     scopes = tuple(s for s in ("all", month, quarter, _tag("source", d["team"]), _tag("campaign", campaign_id)) if s)
-    c = Contributor(into, sign)
+    c = Contributor()
     c.count(scopes, ("spend", d["team"], d["currency"]), d["amount"], t)
     c.count(scopes, ("spend_split", "paid" if campaign_id else "team", d["currency"]), d["amount"], t)
-    c.close()
+    c.add_to(into, sign)

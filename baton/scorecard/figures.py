@@ -26,11 +26,23 @@ class _Facts:
         self.scalar: dict[str, int] = {}
         self.by_one: dict[str, dict[Any, int]] = {}
         self.by_two: dict[str, dict[str, dict[str, int]]] = {}
+        scalar, by_one = self.scalar, self.by_one
+        # Of the "latest" multiset (thousands of keys) a record only shows the maximum.
+        self.latest: int | None = None
+        # Most keys have two parts (the response_ms and latest multisets): that case first.
         for key, value in counts.items():
-            if len(key) == 1:
-                self.scalar[key[0]] = value
-            elif len(key) == 2:
-                self.by_one.setdefault(key[0], {})[key[1]] = value
+            n = len(key)
+            if n == 2:
+                if key[0] == "latest":
+                    if self.latest is None or key[1] > self.latest:
+                        self.latest = key[1]
+                    continue
+                group = by_one.get(key[0])
+                if group is None:
+                    group = by_one[key[0]] = {}
+                group[key[1]] = value
+            elif n == 1:
+                scalar[key[0]] = value
             else:
                 self.by_two.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = value
 
@@ -71,7 +83,6 @@ def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str) -> dict[str
             spend_total[cur] = spend_total.get(cur, 0) + amount
     spend_split = f.money_by("spend_split")
     responses = f.by_one.get("response_ms", {})
-    latest = f.by_one.get("latest", {})
     paying = f.money("paying_customers")  # {currency: accounts}
     net = {cur: cash.get(cur, 0) - refunds.get(cur, 0) for cur in paying}
 
@@ -96,7 +107,7 @@ def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str) -> dict[str
         "sourced_pipeline": f.money_by("sourced_pipeline"),
         "sourced_revenue": f.money_by("sourced_revenue"),
         "campaign_revenue": f.money_by("campaign_revenue"),
-        "as_of": iso(max(latest)) if latest else None,
+        "as_of": iso(f.latest) if f.latest is not None else None,
         # --- beyond the contract's minimum (issue 3) ---
         "sales_velocity": _sales_velocity(opportunities, won, lost, bookings, cycle_ms, cycle_deals),
         "spend_split": {kind: spend_split.get(kind, {}) for kind in SPEND_KINDS},

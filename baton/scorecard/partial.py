@@ -104,20 +104,47 @@ class Partial:
     # --- JSON ------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """Nested by key parts: ``{"leads": 3, "bookings": {"USD": 900}, "response_ms": {"1200": 2}}``."""
+        # The worker serialises every changed scope each flush, and the multisets (response_ms,
+        # latest) hold thousands of keys: the one- and two-part keys take a short path.
         doc: dict[str, Any] = {}
         for key, value in self.counts.items():
-            node = doc
-            for part in key[:-1]:
-                node = node.setdefault(str(part), {})
-            node[str(key[-1])] = value
+            n = len(key)
+            if n == 2:
+                fact, part = key
+                node = doc.get(fact)
+                if node is None:
+                    node = doc[fact] = {}
+                node[part if part.__class__ is str else str(part)] = value
+            elif n == 1:
+                doc[str(key[0])] = value
+            else:
+                node = doc
+                for part in key[:-1]:
+                    node = node.setdefault(str(part), {})
+                node[str(key[-1])] = value
         return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "Partial":
         part = cls()
+        counts = part.counts
         for fact, node in doc.items():
             if fact not in FACTS:
                 raise ValueError(f"unknown scorecard fact {fact!r}")
+            if len(FACTS[fact]) == 1 and isinstance(node, dict):
+                # The common shape (and the big multisets), without the generic walk below.
+                int_keyed = fact in INT_KEYED
+                for name, value in node.items():
+                    if not isinstance(value, int) or isinstance(value, bool):
+                        raise ValueError(f"scorecard fact value must be an integer, got {value!r}")
+                    if value:
+                        key = (fact, int(name) if int_keyed else name)
+                        total = counts.get(key, 0) + value
+                        if total:
+                            counts[key] = total
+                        else:
+                            del counts[key]
+                continue
             for parts, value in _leaves(node, len(FACTS[fact])):
                 if fact in INT_KEYED:
                     parts = tuple(int(p) for p in parts)

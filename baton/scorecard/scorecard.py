@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping
 
 from baton.funnel.fold import AccountState, fold
 from baton.funnel.history import AccountHistory, Compact, compact
-from baton.scorecard.contribution import DEFAULT_SLA_SECONDS, add_account, add_spend
+from baton.scorecard.contribution import DEFAULT_SLA_SECONDS, add_account, add_account_change, add_spend
 from baton.scorecard.partial import Partial
 from baton.streams.events import Event
 
@@ -34,9 +34,7 @@ class Scorecard:
     def apply_account(self, old_state: AccountState | None, new_state: AccountState) -> set[str]:
         """Replace the account's old contribution with its new one; returns the scopes that changed."""
         delta: dict[str, Partial] = {}
-        add_account(new_state, delta, sla_seconds=self.sla_seconds)
-        if old_state is not None:
-            add_account(old_state, delta, sign=-1, sla_seconds=self.sla_seconds)
+        add_account_change(old_state, new_state, delta, sla_seconds=self.sla_seconds)
         return self._merge(delta)
 
     def apply_spend(self, ev: Event | Compact) -> set[str]:
@@ -94,21 +92,40 @@ def replay(events: Iterable[Event | Compact],
     account, each account's distinct events are folded once, and the
     contributions are summed in place: one sort per account, otherwise linear.
     """
-    accounts: dict[str, dict[str, Compact]] = {}
-    spends: dict[str, Compact] = {}
+    acc = Replay()
+    add = acc.add
     for raw in events:
-        ev = as_compact(raw)
+        add(as_compact(raw))
+    return acc.records(sla_seconds)
+
+
+class Replay:
+    """``replay()`` fed one compact event at a time (``baton replay`` adds them as it reads)."""
+
+    __slots__ = ("accounts", "spends")
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, dict[str, Compact]] = {}
+        self.spends: dict[str, Compact] = {}
+
+    def add(self, ev: Compact) -> None:
         if ev["type"] == "spend.recorded":
-            spends.setdefault(ev["id"], ev)
-            continue
-        by_id = accounts.get(ev["account_id"])
+            self.spends.setdefault(ev["id"], ev)
+            return
+        by_id = self.accounts.get(ev["account_id"])
         if by_id is None:
-            by_id = accounts[ev["account_id"]] = {}
+            by_id = self.accounts[ev["account_id"]] = {}
         by_id.setdefault(ev["id"], ev)
 
-    totals: dict[str, Partial] = {}
-    for account_id, by_id in accounts.items():
-        add_account(fold(AccountHistory(account_id, by_id.values())), totals, sla_seconds=sla_seconds)
-    for ev in spends.values():
-        add_spend(ev, totals)
-    return finalize_all(totals)
+    def account_totals(self, sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> dict[str, Partial]:
+        """Every account's contribution summed per scope (spend not included)."""
+        totals: dict[str, Partial] = {}
+        for account_id, by_id in self.accounts.items():
+            add_account(fold(AccountHistory.of_distinct(account_id, by_id)), totals, sla_seconds=sla_seconds)
+        return totals
+
+    def records(self, sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> dict[str, dict[str, Any]]:
+        totals = self.account_totals(sla_seconds)
+        for ev in self.spends.values():
+            add_spend(ev, totals)
+        return finalize_all(totals)

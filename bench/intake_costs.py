@@ -1,0 +1,123 @@
+"""What each step of the intake agent costs per event, without Kafka or Faust.
+
+    python -m bench.intake_costs --events 200000
+
+Runs the pure steps of ``baton/agents/intake.py``'s ``handle_record`` over N
+realistic events in their produced order, one account state kept as bytes
+in a dict (what the memory table holds), and times each step:
+
+- ``decode``: ``decode(RecordRef, value)`` (pydantic ``validate_json`` + checks);
+- ``check_partitioning``: ``expected_partition`` (pure-Python murmur2) per record;
+- ``load``: ``AccountHistory.from_bytes`` of the account's stored history;
+- ``compact``: the event's compact form;
+- ``step``: ``processor.step`` (folds the history before and after the event, rules);
+- ``to_bytes``: ``history.to_bytes()`` (what is written to the table);
+- ``scorecard``: ``Scorecard.apply_account(previous, state)`` (what ``count_in_scorecard`` does);
+- ``open_checks``: the account's timer checks, pushed to a ``DueQueue``.
+
+Every step's mean µs/event is printed as JSON, with the history length it
+grew to: the per-event cost of ``load``, ``step``, ``to_bytes`` and
+``scorecard`` grows with the account's history (each event re-reads,
+re-folds and re-counts the whole account). Faust's own costs (the per-record
+delivery, a Table write, a send) are measured by ``bench.throughput``'s
+bare agent variants, not here.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from typing import Any
+
+from bench.common import emit, load_events, log, machine, parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--gc", choices=("on", "off"), default="on", help="cyclic GC during the run (default on, like the worker)")
+    args = p.parse_args(argv)
+
+    from baton.funnel.history import AccountHistory, compact
+    from baton.scorecard import Scorecard
+    from baton.settings import Settings
+    from baton.streams.decode import DeadLetter, RecordRef, decode
+    from baton.streams.partitioning import expected_partition
+    from baton.streams.processor import source_of, step
+    from baton.streams.timers import DueQueue, open_checks
+
+    settings = Settings(bootstrap_servers="unused:9092")
+    events = load_events(args.events, args.accounts, args.seed)
+    log(f"{len(events)} events loaded")
+    store: dict[bytes, bytes] = {}
+    cards = {p: Scorecard(settings.sla_windows) for p in range(args.partitions)}
+    dues = DueQueue()
+    steps = ("decode", "check_partitioning", "load", "compact", "step", "to_bytes", "scorecard", "open_checks")
+    spent = dict.fromkeys(steps, 0)
+    counted = 0
+    longest = 0
+    now_ms = int(time.time() * 1000)
+    clock = time.perf_counter_ns
+    if args.gc == "off":
+        gc.disable()
+    started = clock()
+    for offset, (short, key, value) in enumerate(events):
+        partition = expected_partition(key, args.partitions)
+        t0 = clock()
+        decoded = decode(RecordRef(short, partition, offset, key, now_ms), value)
+        t1 = clock()
+        spent["decode"] += t1 - t0
+        if isinstance(decoded, DeadLetter) or decoded.account_id is None:
+            continue  # spend: a dict update, not the account path measured here
+        counted += 1
+        expected_partition(key, args.partitions)
+        t2 = clock()
+        spent["check_partitioning"] += t2 - t1
+        raw = store.get(key)
+        history = AccountHistory.from_bytes(raw) if raw else AccountHistory(decoded.account_id)
+        t3 = clock()
+        spent["load"] += t3 - t2
+        ev = compact(decoded)
+        ev["src"] = source_of(short, partition, offset)
+        t4 = clock()
+        spent["compact"] += t4 - t3
+        result = step(history, ev, settings.sla_seconds)
+        t5 = clock()
+        spent["step"] += t5 - t4
+        if not result.changed:
+            continue
+        store[key] = history.to_bytes()
+        t6 = clock()
+        spent["to_bytes"] += t6 - t5
+        cards[partition].apply_account(result.previous, result.state)
+        t7 = clock()
+        spent["scorecard"] += t7 - t6
+        for due in open_checks(result.state, history, settings.sla_seconds, settings.payment_missing_days):
+            dues.push(due)
+        spent["open_checks"] += clock() - t7
+        longest = max(longest, len(history))
+    total = clock() - started
+    gc.enable()
+
+    sizes = sorted(len(AccountHistory.from_bytes(raw)) for raw in store.values())
+    per_event = {name: round(ns / 1000 / max(counted, 1), 2) for name, ns in spent.items()}
+    result: dict[str, Any] = {
+        "bench": "intake_costs",
+        "machine": machine(),
+        "events": len(events),
+        "account_events": counted,
+        "accounts": len(store),
+        "gc": args.gc,
+        "history_length": {"mean": round(sum(sizes) / max(len(sizes), 1), 1), "p50": sizes[len(sizes) // 2],
+                           "p99": sizes[int(len(sizes) * 0.99)], "max": longest},
+        "us_per_account_event": per_event,
+        "us_per_account_event_total": round(sum(per_event.values()), 2),
+        "wall_us_per_event": round(total / 1000 / len(events), 2),
+        "share": {name: round(ns / max(sum(spent.values()), 1), 3) for name, ns in spent.items()},
+    }
+    emit(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
