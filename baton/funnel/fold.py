@@ -242,8 +242,8 @@ def _apply(st: AccountState, ev: dict[str, Any]) -> None:
         if lead.created_at is None:
             lead.created_at = t
         lead.source, lead.temperature = d["source"], d["temperature"]
-        # Optional extra field some CRMs send: names lead-only accounts; a sign-up's name wins.
-        if st.company is None and isinstance(d.get("company"), str):
+        # The optional company of a lead names lead-only accounts; a sign-up's name wins.
+        if st.company is None and d.get("company"):
             st.company = d["company"]
         lead.campaign_id = d.get("campaign_id", lead.campaign_id)
         lead.contact_name = d.get("contact_name", lead.contact_name)

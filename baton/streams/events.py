@@ -57,6 +57,8 @@ class LeadCreatedData(_Data):
     owner_id: Id | None = None
     contact_name: Text | None = None
     contact_email: Text | None = None
+    # Baton's optional addition (the contract allows them): names a lead-only account.
+    company: Text | None = None
 
 
 class LeadOwnerData(_Data):
