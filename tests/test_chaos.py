@@ -31,6 +31,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from baton.demo.generator import generate
 from peers import SlackThread, slack_env
+from polling import wait_for
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -125,13 +126,12 @@ class Feed(threading.Thread):
             self.resent += len(pending)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"not met within {timeout:.0f}s: {what}")
+def eventually(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Wait for ``predicate``; the assertions after it say what is missing if it never holds."""
+    try:
+        return bool(wait_for(predicate, timeout, every=0.5))
+    except AssertionError:
+        return False
 
 
 def notification_ids(bootstrap: str, prefix: str) -> set[str]:
@@ -250,7 +250,7 @@ def test_sigkill_three_times_mid_stream_loses_nothing_and_repeats_within_the_gua
     try:
         feed.start()
         for point in kill_points:
-            wait_until(lambda: feed.done >= point or not feed.is_alive(), 120, f"{point} events produced")
+            wait_for(lambda: feed.done >= point or not feed.is_alive(), 120)
             worker.kill()
             kill_times.append(time.monotonic())
             print(f"SIGKILL #{len(kill_times)} after {feed.done} of {len(events)} events produced")
@@ -259,15 +259,15 @@ def test_sigkill_three_times_mid_stream_loses_nothing_and_repeats_within_the_gua
         assert not feed.is_alive() and feed.error is None, feed.error
         print(f"produced {feed.done} events ({len(expected)} payments), {feed.resent} re-sent")
 
-        wait_until(lambda: expected <= set(slack.ids_received()), 150,
-                   "every payment-to-sales notification reached Slack")
+        eventually(lambda: expected <= set(slack.ids_received()), 150)
         on_topic = notification_ids(kafka_bootstrap, prefix)
-        wait_until(lambda: on_topic <= set(slack.ids_received()), 60,
-                   "every notification on m2c.notifications reached Slack")
+        eventually(lambda: on_topic <= set(slack.ids_received()), 60)
         time.sleep(3)  # anything repeated late must be counted too
 
         missing = expected - set(slack.ids_received())
         assert not missing, f"{len(missing)} payment notifications lost, e.g. {sorted(missing)[:5]}"
+        unsent = on_topic - set(slack.ids_received())
+        assert not unsent, f"{len(unsent)} notifications on m2c.notifications never reached Slack: {sorted(unsent)[:5]}"
         seen = check_repeats(slack, kill_times, expected)
         # docs/notifications.md: at most one repeat per crash on each destination. payment-to-sales
         # has one destination (slack:#sales), so at most one repeat of it per kill.
@@ -303,12 +303,12 @@ def test_slack_down_for_30s_mid_stream_then_everything_arrives_once(kafka_bootst
         feed.join(120)
         assert not feed.is_alive() and feed.error is None, feed.error
 
-        wait_until(lambda: expected <= set(slack.ids_received()), 120,
-                   "every payment-to-sales notification reached Slack")
+        eventually(lambda: expected <= set(slack.ids_received()), 120)
         on_topic = notification_ids(kafka_bootstrap, prefix)
-        wait_until(lambda: on_topic <= set(slack.ids_received()), 60,
-                   "every notification on m2c.notifications reached Slack")
+        eventually(lambda: on_topic <= set(slack.ids_received()), 60)
         time.sleep(2)
+        missing = (expected | on_topic) - set(slack.ids_received())
+        assert not missing, f"{len(missing)} notifications never reached Slack, e.g. {sorted(missing)[:5]}"
         times = arrival_times(slack)
         repeated = {k: len(v) for k, v in times.items() if len(v) > 1}
         metrics = worker.http_json("/metrics.json")["delivery"]
@@ -341,9 +341,14 @@ def test_broker_stopped_and_restarted_mid_stream_worker_reconnects_and_loses_not
         feed.join(180)
         assert not feed.is_alive() and feed.error is None, feed.error
 
-        wait_until(lambda: expected <= set(slack.ids_received()), 120,
-                   "every payment-to-sales notification reached Slack after the broker came back")
+        eventually(lambda: expected <= set(slack.ids_received()), 120)
         assert worker.proc.poll() is None, f"the worker exited:\n{log_excerpt(worker)}"
+        missing = expected - set(slack.ids_received())
+        assert not missing, f"{len(missing)} payment notifications lost, e.g. {sorted(missing)[:5]}"
+        on_topic = notification_ids(bootstrap, prefix)
+        eventually(lambda: on_topic <= set(slack.ids_received()), 60)
+        unsent = on_topic - set(slack.ids_received())
+        assert not unsent, f"{len(unsent)} notifications on m2c.notifications never reached Slack: {sorted(unsent)[:5]}"
         times = arrival_times(slack)
         print(f"{len(times)} (destination, notification) pairs delivered; repeats "
               f"{sum(len(v) - 1 for v in times.values())}")

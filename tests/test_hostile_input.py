@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from baton.demo.generator import generate
 from peers import SlackThread, slack_env
+from polling import wait_for
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -115,7 +117,7 @@ topics = st.sampled_from(INPUT_TOPICS)
 accounts = st.builds(lambda: f"acct_h_{uuid.uuid4().hex[:10]}")
 # Any unicode text except lone surrogates (not encodable as UTF-8): RTL marks, NUL, emoji, combining marks...
 texts = st.text(min_size=1, max_size=40)
-# Integers within 64 bits: a larger one is test_a_valid_event_with_a_huge_integer_extra_field_is_processed's.
+# Integers within 64 bits: a larger one is test_a_valid_event_with_a_huge_integer_extra_field_is_kept_in_state's.
 json_scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
                 | st.floats(allow_nan=False, allow_infinity=False) | texts)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
@@ -411,8 +413,6 @@ def produce_all(bootstrap: str, prefix: str, records: list[Rec]) -> None:
 
 def read_all(bootstrap: str, topic: str, until: Callable[[list], bool], timeout: float) -> list:
     """Raw records of ``topic`` from the start, until ``until(records)`` holds or ``timeout`` passes."""
-    import time
-
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
                              enable_auto_commit=False, fetch_max_bytes=64 * MIB, max_partition_fetch_bytes=8 * MIB)
     try:
@@ -429,15 +429,12 @@ def read_all(bootstrap: str, topic: str, until: Callable[[list], bool], timeout:
         consumer.close()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
+def eventually(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Wait for ``predicate``; False (not an error) if it never holds, for the assertion after it."""
+    try:
+        return bool(wait_for(predicate, timeout))
+    except AssertionError:
+        return False
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
@@ -505,7 +502,7 @@ def test_hostile_records_are_dead_lettered_and_valid_ones_processed(records, kaf
 
     # Counted once each: distinct valid events (per account or spend key), the rest as duplicates.
     distinct = {(r.key, r.event_id) for r in valid}
-    assert wait_for(lambda: worker.http_json("/metrics.json")["events_valid"] >= len(distinct), 60)
+    assert eventually(lambda: worker.http_json("/metrics.json")["events_valid"] >= len(distinct), 60)
     metrics = worker.http_json("/metrics.json")
     print({k: metrics[k] for k in ("events_valid", "events_duplicate", "dead_letters", "notifications")})
     assert metrics["events_valid"] == len(distinct)
@@ -513,7 +510,7 @@ def test_hostile_records_are_dead_lettered_and_valid_ones_processed(records, kaf
     assert metrics["dead_letters"] == len(dead)
 
     # And the awkward but valid ones (unicode names, big extra fields) reached Slack.
-    assert wait_for(lambda: payment_ids <= set(slack.ids_received()), 90), sorted(
+    assert eventually(lambda: payment_ids <= set(slack.ids_received()), 90), sorted(
         payment_ids - set(slack.ids_received()))[:5]
     assert worker.proc.poll() is None, f"the worker died:\n{worker.log_tail(80)}"
 
@@ -573,7 +570,7 @@ def test_valid_events_with_big_extra_fields_keep_the_worker_alive(kafka_bootstra
                 [Rec("payments", b"acct_blob", dumps(ev), "valid", "big extra", ev["id"], ev["type"]) for ev in events])
     wanted = {f"payment-to-sales:{ev['id']}" for ev in events}
     assert wanted <= notification_ids(kafka_bootstrap, own_worker.prefix, wanted)
-    assert wait_for(lambda: own_worker.proc.poll() is not None, 5) is False, own_worker.log_tail(30)
+    assert eventually(lambda: own_worker.proc.poll() is not None, 5) is False, own_worker.log_tail(30)
 
 
 def test_a_valid_event_with_a_huge_integer_extra_field_is_kept_in_state(kafka_bootstrap, own_worker):
