@@ -103,6 +103,8 @@ def rss_mb(pid: int) -> dict[str, float]:
 
 
 def processed(worker) -> int:
+    if worker.proc.poll() is not None:
+        raise RuntimeError(f"the worker exited with {worker.proc.returncode}:\n{worker.log_tail(40)}")
     m = worker.http_json("/metrics.json")
     return m["events_valid"] + m["events_duplicate"] + m.get("events_redelivered", 0) + m["dead_letters"]
 
@@ -301,12 +303,16 @@ def main() -> None:
     p.add_argument("--bootstrap", default=None)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--keep-topics", action="store_true")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the workers' data and logs here")
     args = p.parse_args()
     if args.scale_accounts is None:
         args.scale_accounts = min(args.accounts, 100_000)
 
     result: dict[str, Any] = {"bench": "scale", "machine": machine()}
     with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory(prefix="baton-scale-") as tmp:
+        if args.workdir is not None:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.workdir)
         if not args.skip_load:
             result["state"] = load_and_recover(bootstrap, args, Path(tmp))
         if not args.skip_scale_out:
