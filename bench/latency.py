@@ -244,6 +244,7 @@ def main() -> None:
 
     from tests.worker_process import WorkerProcess
 
+    facts = machine()  # load average before this run adds its own
     needed = int(args.rate * (args.seconds + args.warmup)) + 1000
     log(f"loading {needed} events")
     events = load_events(needed, args.accounts, args.seed)
@@ -322,7 +323,7 @@ def main() -> None:
         "meets_target": bool(baton.get("p99") is not None and baton["p99"] < TARGET_P99_MS),
         "worker_env": env | {"BATON_SLACK__BOT_TOKEN": "(test token)"},
         "worker_metrics": {k: v for k, v in metrics.items() if k != "by_type"},
-        "machine": machine(),
+        "machine": facts,
     }
     if args.profile is not None and args.profile.exists():
         from bench.profile_summary import summarise

@@ -109,12 +109,27 @@ def processed(worker) -> int:
     return m["events_valid"] + m["events_duplicate"] + m.get("events_redelivered", 0) + m["dead_letters"]
 
 
-def wait_processed(workers: list, n: int, what: str, stall: float = 180.0, poll: float = 0.2) -> dict[str, Any]:
-    """Poll /metrics.json until the workers processed ``n`` events together; seconds from the first one."""
+class WorkerDied(RuntimeError):
+    pass
+
+
+def wait_processed(workers: list, n: int, what: str, stall: float = 180.0, poll: float = 0.2,
+                   progress: list | None = None) -> dict[str, Any]:
+    """Poll /metrics.json until the workers processed ``n`` events together; seconds from the first one.
+
+    ``progress`` (a list) gets (seconds since the first event, events processed) every 30 s.
+    """
     first = last_change = None
     seen, next_log = -1, 0.0
     while True:
-        done = sum(processed(w) for w in workers)
+        try:
+            done = sum(processed(w) for w in workers)
+        except (OSError, RuntimeError) as e:
+            time.sleep(2.0)  # let a dying worker finish writing its log
+            dead = [w for w in workers if w.proc.poll() is not None]
+            if not dead:
+                raise
+            raise WorkerDied(f"{what}: a worker exited after {seen:,} of {n:,} events") from e
         now = time.perf_counter()
         if done and first is None:
             first = now
@@ -123,6 +138,8 @@ def wait_processed(workers: list, n: int, what: str, stall: float = 180.0, poll:
         if now >= next_log:
             next_log = now + 30
             log(f"{what}: {done:,}/{n:,} processed")
+            if progress is not None and first is not None:
+                progress.append([round(now - first, 1), done])
         if done >= n:
             break
         if last_change is not None and now - last_change > stall:
@@ -139,6 +156,14 @@ def settle_funnel(worker, timeout: float = 600.0) -> None:
         if worker.http_json("/metrics.json")["pending_funnel"] == 0:
             return
         time.sleep(1.0)
+
+
+def crash_reason(worker) -> str | None:
+    """The first "Crashed reason=..." line of the worker's log, if any."""
+    for line in worker.log_path.read_text(errors="replace").splitlines():
+        if "Crashed reason=" in line:
+            return line.split("Crashed reason=", 1)[1][:400]
+    return None
 
 
 def changelog_facts(bootstrap: str, app_id: str) -> dict[str, Any]:
@@ -193,8 +218,18 @@ def load_and_recover(bootstrap: str, args: argparse.Namespace, tmp: Path) -> dic
         t = time.perf_counter()
         worker.start(timeout=600)
         ready_seconds = time.perf_counter() - t
-        load = wait_processed([worker], total, "load", stall=args.stall)
+        progress: list = []
+        try:
+            load = wait_processed([worker], total, "load", stall=args.stall, progress=progress)
+        except WorkerDied as e:
+            log(str(e))
+            if not args.keep_topics:
+                delete_topics(bootstrap, prefix.rstrip("."))
+            return {"prefix": prefix, "accounts": args.accounts, "events_per_account": args.events_per_account,
+                    "produce": produced, "load": {"crashed": str(e), "progress_seconds_events": progress,
+                                                  "rss_idle_mb": idle["rss_mb"], "reason": crash_reason(worker)}}
         load["start_to_ready_seconds"] = round(ready_seconds, 2)
+        load["progress_seconds_events"] = progress
         settle_funnel(worker)
         time.sleep(2.0)
         loaded = rss_mb(worker.proc.pid)
