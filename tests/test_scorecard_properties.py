@@ -245,6 +245,13 @@ def test_partials_subtract_exactly_and_survive_json(events, rng):
     assert (a - a).is_empty()
     for p in (a, a + b, a - b):
         assert Partial.from_json(orjson.loads(orjson.dumps(p.to_json()))) == p
+    for p in (a, a + b):  # totals (a difference has no record)
+        # The wire form (what a part publishes) keeps only the maximum of "latest": same record.
+        wire = Partial.from_json(orjson.loads(orjson.dumps(p.to_wire())))
+        assert wire.finalize("all") == p.finalize("all")
+    # Parts are summed on the wire: the sum of wire forms gives the record of the sum.
+    wired = Partial.from_json(a.to_wire()) + Partial.from_json(b.to_wire())
+    assert wired.finalize("all") == (a + b).finalize("all")
     # Records are plain JSON: what the worker publishes reads back unchanged.
     record = (a + b).finalize("all")
     assert orjson.loads(orjson.dumps(record)) == record

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Kafka's default largest record is ~1 MB; a part is bounded far below it (to_wire), so
+# this only trips on a bug, which must not stop the worker from publishing other scopes.
+MAX_PART_BYTES = 900_000
+
 
 def part_key(scope: str, partition: int) -> bytes:
     return f"{scope}#{partition}".encode()
@@ -42,8 +46,14 @@ def register(baton: "BatonApp") -> None:
                 continue  # revoked meanwhile: its new owner publishes it
             for scope in scopes:
                 part = card.partials.get(scope)
-                value = {"scope": scope, "partition": partition, "part": part.to_json() if part else None}
-                await baton.parts_topic.send(key=part_key(scope, partition), value=orjson.dumps(value),
+                value = orjson.dumps({"scope": scope, "partition": partition,
+                                      "part": part.to_wire() if part else None})
+                if len(value) > MAX_PART_BYTES:
+                    log.error("scorecard part %s#%d is %d bytes, past the %d a Kafka record carries: not "
+                              "published, so scope %r lags until it shrinks (please report this)",
+                              scope, partition, len(value), MAX_PART_BYTES, scope)
+                    continue
+                await baton.parts_topic.send(key=part_key(scope, partition), value=value,
                                              partition=expected_partition(scope.encode(), baton.partitions))
 
     @app.agent(baton.parts_topic, name="scorecard-combiner")

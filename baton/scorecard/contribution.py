@@ -246,6 +246,19 @@ def account_facts(state: AccountState, sla_seconds: Mapping[str, int] = DEFAULT_
     return c
 
 
+def response_bucket(ms: int) -> int:
+    """A first-response time kept to three significant figures (half up): 1,234,567 ms -> 1,230,000.
+
+    The multiset of response times would otherwise hold a key per distinct millisecond,
+    which in an all-time scope grows with every lead and soon outgrows a Kafka record;
+    three figures bound it to 900 keys per decade, each value at most 0.5 % off.
+    """
+    if ms < 1000:
+        return ms
+    scale = 10 ** (len(str(ms)) - 3)
+    return (ms + scale // 2) // scale * scale
+
+
 def _add_leads(c: Contributor, state: AccountState, campaign: str | None, sla_seconds: Mapping[str, int]) -> None:
     for lead in state.leads.values():
         if lead.created_at is None:
@@ -257,7 +270,7 @@ def _add_leads(c: Contributor, state: AccountState, campaign: str | None, sla_se
             wait_ms = max(0, lead.contacted_at - lead.created_at)
             responder = _tag("rep", lead.contacted_by or lead.owner_id)
             contact_scopes = _scopes(lead.contacted_at, responder, campaign, source)
-            c.count(contact_scopes, ("response_ms", wait_ms), 1, lead.contacted_at)
+            c.count(contact_scopes, ("response_ms", response_bucket(wait_ms)), 1, lead.contacted_at)
             window = sla_seconds.get(lead.temperature or "", 0)
             if window and wait_ms <= window * 1000:
                 c.count(contact_scopes, ("responses_within_sla",), 1, lead.contacted_at)

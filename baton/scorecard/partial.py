@@ -49,14 +49,17 @@ FACTS: dict[str, tuple[str, ...]] = {
 }
 INT_KEYED = frozenset({"response_ms", "latest"})
 
+_UNKNOWN: Any = object()  # the cached maximum of "latest" must be recomputed
+
 
 class Partial:
     """A summable aggregate for one scope (see the module docstring)."""
 
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "_latest")
 
     def __init__(self, counts: dict[FactKey, int] | None = None) -> None:
         self.counts: dict[FactKey, int] = {}
+        self._latest: int | None = _UNKNOWN
         for key, value in (counts or {}).items():
             self.add(key, value)
 
@@ -69,6 +72,26 @@ class Partial:
                 self.counts[key] = value
             else:
                 del self.counts[key]
+            if key[0] == "latest":
+                self._track_latest(key[1], present=bool(value))
+
+    def _track_latest(self, instant: int, present: bool) -> None:
+        # Keeps the maximum of the "latest" multiset without a scan per flush: a newer
+        # instant raises it, and only removing the maximum itself forgets it.
+        top = self._latest
+        if top is _UNKNOWN:
+            return
+        if present:
+            if top is None or instant > top:
+                self._latest = instant
+        elif instant == top:
+            self._latest = _UNKNOWN
+
+    def latest(self) -> int | None:
+        """The greatest instant in the "latest" multiset (the record's ``as_of``), or None."""
+        if self._latest is _UNKNOWN:
+            self._latest = max((key[1] for key in self.counts if key[0] == "latest"), default=None)
+        return self._latest
 
     def merge(self, other: "Partial", sign: int = 1) -> "Partial":
         """In place: ``self += sign * other``; returns self."""
@@ -79,6 +102,7 @@ class Partial:
     def copy(self) -> "Partial":
         clone = Partial()
         clone.counts = dict(self.counts)
+        clone._latest = self._latest
         return clone
 
     def __add__(self, other: "Partial") -> "Partial":
@@ -104,6 +128,23 @@ class Partial:
     # --- JSON ------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """Nested by key parts: ``{"leads": 3, "bookings": {"USD": 900}, "response_ms": {"1200": 2}}``."""
+        return self._json(whole_latest=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        """``to_json`` with the "latest" multiset cut to its maximum (count 1): what a part publishes.
+
+        A record shows only the greatest instant (``as_of``), and the maximum of a sum of
+        such parts is the maximum of their maxima, so nothing a record shows is lost. The
+        whole multiset (one key per contributing account) would not fit in a Kafka record
+        past some 50,000 accounts; it stays in memory, where subtraction needs it.
+        """
+        doc = self._json(whole_latest=False)
+        top = self.latest()
+        if top is not None:
+            doc["latest"] = {str(top): 1}
+        return doc
+
+    def _json(self, whole_latest: bool) -> dict[str, Any]:
         # The worker serialises every changed scope each flush, and the multisets (response_ms,
         # latest) hold thousands of keys: the one- and two-part keys take a short path.
         doc: dict[str, Any] = {}
@@ -111,6 +152,8 @@ class Partial:
             n = len(key)
             if n == 2:
                 fact, part = key
+                if fact == "latest" and not whole_latest:
+                    continue
                 node = doc.get(fact)
                 if node is None:
                     node = doc[fact] = {}
@@ -126,6 +169,7 @@ class Partial:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "Partial":
+        """The inverse of ``to_json`` (and of ``to_wire``, whose multiset holds only the maximum)."""
         part = cls()
         counts = part.counts
         for fact, node in doc.items():
