@@ -184,6 +184,11 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "info"
+    session_timeout_seconds: float = Field(
+        10.0, ge=6, le=300,
+        description="Consumer group session timeout. A worker that crashed is replaced (its partitions "
+                    "handed on, or back to it when it restarts) after this long; Faust's own default is 60 s. "
+                    "Raise it if the log shows heartbeats failing while a large state recovers.")
 
     # --- Lead follow-up windows (contract) ----------------------------------
     sla_hot_seconds: int = Field(300, gt=0)

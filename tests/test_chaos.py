@@ -47,7 +47,7 @@ DELIVERY_ENV = {
     # Faust's own setting (read from the environment): a SIGKILLed member is dropped from the
     # consumer group after this many seconds, and its restarted successor only gets partitions
     # then. Faust's default of 60 s would make each kill cost a minute of idling.
-    "BROKER_SESSION_TIMEOUT": "10",
+    "BATON_SESSION_TIMEOUT_SECONDS": "10",
 }
 
 # docs/notifications.md, "The delivery guarantee", point 4: a lane (one destination) has one
@@ -233,13 +233,9 @@ def check_repeats(slack: SlackThread, kill_times: list[float], expected: set[str
     return {"times": times, "by_crash": by_crash, "payments": payments, "detail": detail}
 
 
-# Known bug, seen in 1 of 4 runs: sends confirmed up to ~1 s before a SIGKILL were
-# repeated after the restart (19 repeats over 3 kills, copies at -0.9 s and +30.9 s):
-# the ledger's marks (Faust table writes from the dispatcher's tasks) were not yet in
-# Kafka. Nothing is lost; the duplicate bound is what fails. Fix: await the mark's
-# changelog write before the lane's next send. Not strict, so the test keeps running
-# and reports each time the bound holds or breaks.
-@pytest.mark.xfail(strict=False, reason="ledger marks not flushed before a SIGKILL can repeat ~1 s of sends")
+# Regression: sends confirmed up to ~1 s before a SIGKILL used to be repeated after the
+# restart (19 repeats over 3 kills once), because the ledger's marks were buffered Faust
+# table writes. The dispatcher now awaits each mark's changelog write (TableLedger).
 def test_sigkill_three_times_mid_stream_loses_nothing_and_repeats_within_the_guarantee(
         kafka_bootstrap, slack, tmp_path):
     seed = random.randrange(10**6)
@@ -251,7 +247,7 @@ def test_sigkill_three_times_mid_stream_loses_nothing_and_repeats_within_the_gua
     worker = make_worker(kafka_bootstrap, prefix, tmp_path, slack).start()
     feed = Feed(kafka_bootstrap, prefix, events, rate=300)  # ~40 s
     # One random moment in each of three stretches of the stream, so every kill lands while it
-    # flows even though each restart idles ~10 s (BROKER_SESSION_TIMEOUT) before it gets partitions.
+    # flows even though each restart idles ~10 s (the session timeout) before it gets partitions.
     kill_points = [int(len(events) * rng.uniform(lo, hi)) for lo, hi in ((0.05, 0.2), (0.35, 0.5), (0.65, 0.75))]
     kill_times: list[float] = []
     try:

@@ -69,3 +69,13 @@ def test_baton_config_masks_secrets(tmp_path):
     assert "xoxb-very-secret" not in out and "hunter2" not in out
     shown = json.loads(out)
     assert shown["slack"]["bot_token"] == "**********"
+
+
+def test_the_session_timeout_reaches_faust(monkeypatch):
+    # A crashed worker's partitions come back after the session timeout: Baton's 10 s, not Faust's 60 s.
+    from baton.streams.app import BatonApp
+
+    assert BatonApp(Settings(bootstrap_servers="127.0.0.1:1")).faust.conf.broker_session_timeout == 10.0
+    monkeypatch.setenv("BATON_SESSION_TIMEOUT_SECONDS", "30")
+    conf = BatonApp(Settings(bootstrap_servers="127.0.0.1:1")).faust.conf
+    assert conf.broker_session_timeout == 30.0 and conf.broker_heartbeat_interval == 3.0

@@ -9,6 +9,7 @@ owns count, so two workers never publish the same partition's totals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from baton.streams.app import BatonApp
 
 log = logging.getLogger(__name__)
+YIELD_EVERY = 2_000  # accounts folded between yields to the event loop
 
 
 def partition_of(history_events: list[dict], key: bytes, partitions: int) -> int:
@@ -60,6 +62,8 @@ def register(baton: "BatonApp") -> None:
                 dues.push(due)
             baton.pending_funnel.setdefault(key, state)
             accounts += 1
+            if accounts % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the consumer heartbeat: a long rebuild must not look dead
         for key, raw in baton.spend.items():
             ev = orjson.loads(raw)
             p = ev["src"][1] if ev.get("src") else expected_partition(key, baton.partitions)

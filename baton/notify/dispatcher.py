@@ -293,8 +293,10 @@ class Dispatcher:
             lane.limiter.sent()
             if isinstance(outcome, Delivered):
                 status = "printed" if channel.kind == "console" else "delivered"
+                # Marked (and the marks acknowledged by Kafka) before anything is reported or
+                # acknowledged, and before this lane sends again: the marks of a digest together.
+                await asyncio.gather(*(self._mark(job) for job in jobs))
                 for job in jobs:
-                    await self._mark(job)
                     await self._report(job, attempt, status, note or outcome.detail, digest=digest)
                     self._finish(job, status)
                 return

@@ -7,6 +7,9 @@ The table uses the producer's partitioner (murmur2 of the key, as
 the notification it guards: whichever worker delivers a partition also holds
 its ledger after a rebalance. Writes go through the partitioner, which is what
 lets the dispatcher's own tasks write outside an agent's event.
+
+``mark_delivered`` returns only once the mark is acknowledged by Kafka, so a
+delivery confirmed before a crash is never repeated after it.
 """
 
 from __future__ import annotations
@@ -48,4 +51,11 @@ class TableLedger:
         entry[notification_id] = channels
         while len(entry) > MAX_IDS_PER_KEY:
             entry.pop(next(iter(entry)))
-        self.table[key] = orjson.dumps(entry)
+        stored = orjson.dumps(entry)
+        # What ``table[key] = stored`` does, but keeping the changelog write's future: the
+        # mark must be in Kafka before the lane sends anything else, or a crash right after
+        # would forget it and the restarted worker would send the message again. (A plain
+        # table write is only buffered; about a second of marks used to be lost to SIGKILL.)
+        written = self.table.send_changelog(None, key, stored)
+        self.table.data[key] = stored
+        await written

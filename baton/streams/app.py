@@ -76,6 +76,10 @@ class BatonApp:
             web_port=settings.web_port,
             web_bind=settings.web_host,
             consumer_auto_offset_reset="earliest",
+            # A killed worker's partitions wait out the session timeout before anyone (its own
+            # restart included) gets them back: Faust's 60 s is a minute of silence per crash.
+            broker_session_timeout=settings.session_timeout_seconds,
+            broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
             table_cleanup_interval=3600.0,
             autodiscover=False,
             # Baton creates and checks its topics itself (baton.streams.admin).
