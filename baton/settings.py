@@ -184,6 +184,10 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: str = "info"
+    account_cache_size: int = Field(
+        20_000, ge=0,
+        description="Accounts kept decoded in memory in front of the accounts table (0: none). "
+                    "Each costs a few kB; a hit saves parsing and folding the whole history.")
     session_timeout_seconds: float = Field(
         10.0, ge=6, le=300,
         description="Consumer group session timeout. A worker that crashed is replaced (its partitions "

@@ -2,26 +2,35 @@
 
 Per contract record: decode and validate (bad input goes to ``m2c.deadletter``
 with its reason and the stream goes on), add the event to its account's
-history in the ``accounts`` table, queue the account for the coalesced
-``m2c.funnel`` output, schedule its timer checks, and send the notifications
-its rules decide on to ``m2c.notifications``.
+history, queue the account for the coalesced ``m2c.funnel`` output, schedule
+its timer checks, and send the notifications its rules decide on to
+``m2c.notifications``.
 
 Per due timer check (Baton's internal ``timers`` topic): run the check against
 the account's state and, if it fires, record it in the history and notify.
+
+Records are taken in small batches (``stream.take_events``): each account's
+history is written to the ``accounts`` table once per batch, not once per
+event (a table write is Faust's dearest operation), and recently seen
+accounts stay decoded in ``baton.account_cache``. Faust acknowledges a
+batch's records only after the whole batch was handled.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 import orjson
+from faust.streams import _current_event
 
 from baton.funnel.fold import fold
 from baton.funnel.history import AccountHistory, compact
 from baton.rules.drafts import Draft
 from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, payment_missing
+from baton.streams.account_cache import CachedAccount
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.decode import dead_letter as build_dead_letter
 from baton.streams.partitioning import expected_partition
@@ -37,6 +46,10 @@ log = logging.getLogger(__name__)
 MAX_STATE_BYTES = 900_000
 MAX_DEAD_LETTER_BYTES = 900_000
 KEPT_RAW_CHARS = 100_000
+# A batch closes at this many records or after this long, whichever comes first: the
+# wait bounds the latency a batch adds when records trickle in.
+BATCH_MAX_RECORDS = 500
+BATCH_WITHIN_SECONDS = 0.005
 
 
 def fit_dead_letter(dl: DeadLetter) -> bytes:
@@ -54,10 +67,25 @@ def fit_dead_letter(dl: DeadLetter) -> bytes:
                                        "reason": dl.reason + note}))
 
 
+def in_event(event) -> None:
+    """Make ``event`` Faust's current event: table writes go to its partition (as in a per-event agent)."""
+    _current_event.set(weakref.ref(event))
+
+
+class Batch:
+    """The accounts one batch changed: their stored bytes and the last event of each, written at its end."""
+
+    __slots__ = ("writes",)
+
+    def __init__(self) -> None:
+        self.writes: dict[bytes, tuple[bytes, object]] = {}
+
+
 def register(baton: "BatonApp") -> None:
     app, names, metrics, settings = baton.faust, baton.names, baton.metrics, baton.settings
-    accounts = baton.accounts
+    accounts, cache = baton.accounts, baton.account_cache
     warned_misrouted: set[str] = set()
+    expected_partitions: dict[bytes, int] = {}
 
     async def dead_letter(dl: DeadLetter, key: bytes | None) -> None:
         metrics.dead_letters += 1
@@ -76,14 +104,33 @@ def register(baton: "BatonApp") -> None:
         await baton.notifications.send(key=key, value=orjson.dumps(notification.model_dump(mode="json")))
         metrics.notifications += 1
 
-    def load(key: bytes, account_id: str) -> AccountHistory:
-        raw = accounts.get(key)
-        return AccountHistory.from_bytes(raw) if raw else AccountHistory(account_id)
+    def load(batch: Batch, key: bytes, account_id: str) -> CachedAccount:
+        entry = cache.get(key)
+        if entry is None:
+            written = batch.writes.get(key)
+            raw = written[0] if written is not None else accounts.get(key)
+            history = AccountHistory.from_bytes(raw) if raw else AccountHistory(account_id)
+            entry = CachedAccount(history, fold(history) if history.events else None)
+            cache.put(key, entry)
+        return entry
+
+    def store(batch: Batch, key: bytes, entry: CachedAccount, stored: bytes, event) -> None:
+        batch.writes[key] = (stored, event)
+        cache.put(key, entry)  # again: a small cache may have let it go meanwhile
+
+    def write_batch(batch: Batch) -> None:
+        for key, (stored, event) in batch.writes.items():
+            in_event(event)
+            accounts[key] = stored
 
     def check_partitioning(topic: str, partition: int, key: bytes) -> None:
         # The account table only works if a producer partitions by murmur2(account_id);
         # say so loudly (once per topic) instead of silently splitting an account's state.
-        expected = expected_partition(key, baton.partitions)
+        expected = expected_partitions.get(key)
+        if expected is None:
+            if len(expected_partitions) >= 100_000:
+                expected_partitions.clear()
+            expected = expected_partitions[key] = expected_partition(key, baton.partitions)
         if expected != partition:
             metrics.misrouted_records += 1
             if topic not in warned_misrouted:
@@ -93,7 +140,8 @@ def register(baton: "BatonApp") -> None:
                     "expected %d): per-account ordering and state break. Producers using librdkafka must set "
                     "partitioner=murmur2_random.", topic, key, partition, expected)
 
-    async def handle_record(msg) -> None:
+    async def handle_record(batch: Batch, event) -> None:
+        msg = event.message
         ref = RecordRef(msg.topic, msg.partition, msg.offset, msg.key,
                         int(msg.timestamp * 1000) if msg.timestamp else None)
         decoded = decode(ref, msg.value)
@@ -107,10 +155,11 @@ def register(baton: "BatonApp") -> None:
 
         key = msg.key  # equals account_id: decode() checked it
         check_partitioning(msg.topic, msg.partition, key)
-        history = load(key, decoded.account_id)
+        entry = load(batch, key, decoded.account_id)
+        history = entry.history
         ev = compact(decoded)
         ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
-        result = step(history, ev, settings.sla_seconds)
+        result = step(history, ev, settings.sla_seconds, current=entry.state)
         if result.duplicate:
             metrics.events_duplicate += 1
             return
@@ -123,20 +172,28 @@ def register(baton: "BatonApp") -> None:
         if result.changed:
             stored = history.to_bytes()
             if len(stored) > MAX_STATE_BYTES:
+                cache.drop(key)  # its history holds the event that is not stored
                 await reject(msg, f"the account's history would grow to {len(stored):,} bytes, past the "
                                   f"{MAX_STATE_BYTES:,} a Kafka record can carry: this event is not counted. "
                                   "Check the producer for a loop or oversized fields")
                 return
-            accounts[key] = stored
-            count_in_scorecard(msg.partition, baton.part_cards.get(msg.partition), result)
+            entry.state = result.state
+            store(batch, key, entry, stored, event)
+            count_in_scorecard(msg.partition, entry, result)
             for due in open_checks(result.state, history, settings.sla_seconds, settings.payment_missing_days):
                 baton.due_queue.push(due)
         baton.pending_funnel[key] = result.state
 
-    def count_in_scorecard(partition: int, card, result) -> None:
+    def count_in_scorecard(partition: int, entry: CachedAccount, result) -> None:
+        card = baton.part_cards.get(partition)
         if card is None:  # not yet recovered: the rebuild after recovery counts it
+            entry.facts = None
             return
-        baton.dirty_parts.setdefault(partition, set()).update(card.apply_account(result.previous, result.state))
+        old = entry.facts
+        if old is None and result.previous is not None:
+            old = card.facts(result.previous)
+        entry.facts = card.facts(result.state)
+        baton.dirty_parts.setdefault(partition, set()).update(card.apply_facts(old, entry.facts))
 
     async def handle_spend(msg, decoded) -> None:
         # One table entry per spend event id (written in this record's partition, whatever
@@ -153,7 +210,8 @@ def register(baton: "BatonApp") -> None:
         if card is not None:
             baton.dirty_parts.setdefault(msg.partition, set()).update(card.apply_spend(ev))
 
-    async def handle_due(msg) -> None:
+    async def handle_due(batch: Batch, event) -> None:
+        msg = event.message
         try:
             due = orjson.loads(msg.value)
             account_id, check, ref = due["account_id"], due["check"], due["ref"]
@@ -161,13 +219,14 @@ def register(baton: "BatonApp") -> None:
             log.error("ignoring malformed timer record at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             return
         key = account_id.encode()
-        history = load(key, account_id)
+        entry = load(batch, key, account_id)
+        history = entry.history
         check_id = f"{check}:{ref}"
         src = source_of(names.short(msg.topic), msg.partition, msg.offset)
         fired_by = history.fired.get(check_id)
         if fired_by is not None and fired_by != src:
             return  # fired before: a check fires once
-        state = fold(history)
+        state = entry.state if entry.state is not None else fold(history)
         if check == LEAD_SLA:
             draft = lead_sla_breach(state, ref, settings.sla_seconds, int(time.time() * 1000))
         elif check == PAYMENT_MISSING:
@@ -180,18 +239,32 @@ def register(baton: "BatonApp") -> None:
         await notify(key, draft)  # the same due record after a crash re-sends the same id
         if fired_by is None:
             history.fired[check_id] = src
-            accounts[key] = history.to_bytes()
+            store(batch, key, entry, history.to_bytes(), event)
+
+    async def handle_batch(events) -> None:
+        batch = Batch()
+        for event in events:
+            msg = event.message
+            in_event(event)
+            try:
+                if msg.topic == baton.timers_topic_name:
+                    await handle_due(batch, event)
+                else:
+                    await handle_record(batch, event)
+            except Exception as exc:  # noqa: BLE001 - one bad record must never stop the stream
+                log.exception("failed to process %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                if msg.key is not None:
+                    cache.drop(msg.key)  # it may hold a change that is not stored
+                await reject(msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
+                                  "it is kept here so it can be replayed once the cause is fixed")
+        write_batch(batch)
 
     @app.agent(baton.inputs, name="intake")
     async def intake(stream):
-        async for event in stream.events():
-            msg = event.message
-            try:
-                if msg.topic == baton.timers_topic_name:
-                    await handle_due(msg)
-                else:
-                    await handle_record(msg)
-            except Exception as exc:  # noqa: BLE001 - one bad record must never stop the stream
-                log.exception("failed to process %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                await reject(msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
-                                  "it is kept here so it can be replayed once the cause is fixed")
+        async for events in stream.take_events(BATCH_MAX_RECORDS, within=BATCH_WITHIN_SECONDS):
+            await handle_batch(events)
+
+    @app.on_partitions_revoked.connect
+    async def _forget_cached_accounts(app_, revoked, **kwargs) -> None:  # noqa: ARG001
+        # Partitions move: what the table holds changes under the cache.
+        cache.clear()

@@ -47,6 +47,7 @@ def register(baton: "BatonApp") -> None:
 
     async def rebuild() -> None:
         started = time.perf_counter()
+        baton.account_cache.clear()  # its scorecard facts were counted in the cards replaced here
         active = active_partitions()
         cards = {p: Scorecard(settings.sla_windows) for p in active}
         dues = DueQueue()

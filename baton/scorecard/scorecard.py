@@ -10,7 +10,14 @@ from typing import Any, Iterable, Mapping
 
 from baton.funnel.fold import AccountState, fold
 from baton.funnel.history import AccountHistory, Compact, compact
-from baton.scorecard.contribution import DEFAULT_SLA_SECONDS, add_account, add_account_change, add_spend
+from baton.scorecard.contribution import (
+    DEFAULT_SLA_SECONDS,
+    Contributor,
+    account_facts,
+    add_account,
+    add_account_change,
+    add_spend,
+)
 from baton.scorecard.partial import Partial
 from baton.streams.events import Event
 
@@ -35,6 +42,16 @@ class Scorecard:
         """Replace the account's old contribution with its new one; returns the scopes that changed."""
         delta: dict[str, Partial] = {}
         add_account_change(old_state, new_state, delta, sla_seconds=self.sla_seconds)
+        return self._merge(delta)
+
+    def facts(self, state: AccountState) -> Contributor:
+        """The account's scorecard facts under this scorecard's follow-up windows."""
+        return account_facts(state, self.sla_seconds)
+
+    def apply_facts(self, old: Contributor | None, new: Contributor) -> set[str]:
+        """``apply_account`` for a caller that kept the facts last counted (one ``facts`` saved per event)."""
+        delta: dict[str, Partial] = {}
+        Contributor.delta(old if old is not None else Contributor(), new, delta)
         return self._merge(delta)
 
     def apply_spend(self, ev: Event | Compact) -> set[str]:

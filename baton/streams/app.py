@@ -18,6 +18,7 @@ from baton.notify.routing import Routing
 from baton.rules.drafts import Draft, Router, to_notification
 from baton.streams.records import Notification
 from baton.settings import Settings
+from baton.streams.account_cache import AccountCache
 from baton.streams.metrics import WorkerMetrics
 from baton.scorecard import Scorecard
 from baton.streams.timers import DueQueue
@@ -47,6 +48,8 @@ class BatonApp:
         self.metrics = WorkerMetrics()
         # Accounts changed since the last funnel flush (key -> latest state).
         self.pending_funnel: dict[bytes, Any] = {}
+        # Decoded histories of recently seen accounts in front of the accounts table.
+        self.account_cache = AccountCache(settings.account_cache_size)
         self.due_queue = DueQueue()
         # Scorecard totals of each input partition this worker owns, and the scopes
         # changed since they were last published (rebuilt by baton.agents.recovery).

@@ -34,14 +34,18 @@ def source_of(topic: str, partition: int, offset: int) -> list[Any]:
     return [topic, partition, offset]
 
 
-def step(history: AccountHistory, ev: Compact, sla_seconds: Callable[[str], int]) -> StepResult:
+def step(history: AccountHistory, ev: Compact, sla_seconds: Callable[[str], int],
+         current: AccountState | None = None) -> StepResult:
+    """``current``: ``fold(history)`` when the caller already has it (it saves a fold)."""
     seen = history.get(ev["id"])
     if seen is not None:
-        state = fold(history)
+        state = current if current is not None else fold(history)
         redelivered = "src" in ev and seen.get("src") == ev["src"]
         drafts = _drafts(ev, state, sla_seconds) if redelivered else []
         return StepResult(state, changed=False, duplicate=not redelivered, redelivered=redelivered, drafts=drafts)
-    previous = fold(history) if history.events else None
+    previous = None
+    if history.events:
+        previous = current if current is not None else fold(history)
     history.add(ev)
     state = fold(history)
     return StepResult(state, changed=True, drafts=_drafts(ev, state, sla_seconds), previous=previous)
