@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -49,8 +50,21 @@ def build_worker(settings: Settings):
     return baton, faust.Worker(baton.faust, loglevel=level, quiet=True, redirect_stdouts=False)
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper collections for a worker that allocates per record (+18 % measured, docs/benchmarks.md).
+
+    What exists after start-up (modules, the app) is frozen out of every collection,
+    and the youngest generation is collected every 50,000 allocations instead of 700:
+    the worker's records die young and rarely form cycles.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def run_worker(settings: Settings) -> None:
     _, worker = build_worker(settings)
+    tune_gc()
     worker.execute_from_commandline()
 
 
@@ -76,6 +90,7 @@ def run_dev(settings: Settings, rate: float, count: int) -> None:
         # The Kafka clients' connection chatter would drown the notifications on the console.
         for name in ("kafka", "aiokafka"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        tune_gc()
         feed.start()
         worker.execute_from_commandline()
     finally:
