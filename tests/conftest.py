@@ -10,6 +10,7 @@ import pytest
 from baton.kafka_local import LocalKafka, LocalKafkaError
 from kafka_fixture import local_kafka as start_local_kafka
 from kafka_fixture import session_kafka, unique_prefix
+from peers import SlackThread, SmtpSink
 
 # --- Kafka ----------------------------------------------------------------------
 
@@ -50,3 +51,30 @@ def topic_prefix() -> str:
 
 
 # --- (next area) ------------------------------------------------------------------
+
+
+# --- Notification peers (peers.py) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackThread]:
+    """A Slack-contract HTTP server shared by a module's tests (they tell their messages apart by id)."""
+    server = SlackThread()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def own_slack() -> Iterator[SlackThread]:
+    """A Slack-contract server for one test alone: for tests that take it down or count every arrival."""
+    server = SlackThread()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) shared by a module's tests."""
+    sink = SmtpSink()
+    yield sink
+    sink.close()

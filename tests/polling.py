@@ -17,3 +17,11 @@ def wait_for(predicate: Callable[[], T], timeout: float = 60.0, every: float = 0
             return value
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def eventually(predicate: Callable[[], object], timeout: float, every: float = 0.5) -> bool:
+    """Wait for ``predicate``; False (not an error) if it never holds: the assertions after it say what is missing."""
+    try:
+        return bool(wait_for(predicate, timeout, every))
+    except AssertionError:
+        return False

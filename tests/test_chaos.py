@@ -24,14 +24,14 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from baton.demo.generator import generate
 from peers import SlackThread, slack_env
-from polling import wait_for
+from polling import eventually, wait_for
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -126,14 +126,6 @@ class Feed(threading.Thread):
             self.resent += len(pending)
 
 
-def eventually(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Wait for ``predicate``; the assertions after it say what is missing if it never holds."""
-    try:
-        return bool(wait_for(predicate, timeout, every=0.5))
-    except AssertionError:
-        return False
-
-
 def notification_ids(bootstrap: str, prefix: str) -> set[str]:
     """Every notification id on m2c.notifications up to its current end."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
@@ -202,14 +194,7 @@ def log_excerpt(worker: WorkerProcess, words: tuple[str, ...] = ("ERROR", "CRITI
     return "\n".join(line for line in lines if any(w in line for w in words) or line.startswith("====="))[-6000:]
 
 
-# --- fixtures ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def slack():
-    server = SlackThread()
-    yield server
-    server.close()
+# --- workers ------------------------------------------------------------------------------------------------
 
 
 def make_worker(bootstrap: str, prefix: str, workdir, slack: SlackThread) -> WorkerProcess:
@@ -237,7 +222,8 @@ def check_repeats(slack: SlackThread, kill_times: list[float], expected: set[str
 # restart (19 repeats over 3 kills once), because the ledger's marks were buffered Faust
 # table writes. The dispatcher now awaits each mark's changelog write (TableLedger).
 def test_sigkill_three_times_mid_stream_loses_nothing_and_repeats_within_the_guarantee(
-        kafka_bootstrap, slack, tmp_path):
+        kafka_bootstrap, own_slack, tmp_path):
+    slack = own_slack
     seed = random.randrange(10**6)
     rng = random.Random(seed)
     print(f"chaos seed {seed}")
@@ -289,7 +275,8 @@ def test_sigkill_three_times_mid_stream_loses_nothing_and_repeats_within_the_gua
 # --- (b) Slack down for 30 s --------------------------------------------------------------------------------
 
 
-def test_slack_down_for_30s_mid_stream_then_everything_arrives_once(kafka_bootstrap, slack, tmp_path):
+def test_slack_down_for_30s_mid_stream_then_everything_arrives_once(kafka_bootstrap, own_slack, tmp_path):
+    slack = own_slack
     prefix = f"cs{uuid.uuid4().hex[:8]}."
     events = realistic_events(8000, accounts=1000, seed=11)
     expected = payment_notification_ids(events)
@@ -326,7 +313,8 @@ def test_slack_down_for_30s_mid_stream_then_everything_arrives_once(kafka_bootst
 # --- (c) the broker stopped and started ------------------------------------------------------------------------
 
 
-def test_broker_stopped_and_restarted_mid_stream_worker_reconnects_and_loses_nothing(local_kafka, slack, tmp_path):
+def test_broker_stopped_and_restarted_mid_stream_worker_reconnects_and_loses_nothing(local_kafka, own_slack, tmp_path):
+    slack = own_slack
     bootstrap = local_kafka.bootstrap
     prefix = f"cb{uuid.uuid4().hex[:8]}."
     events = realistic_events(6000, accounts=1000, seed=23)

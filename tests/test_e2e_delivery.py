@@ -9,27 +9,13 @@ from collections import Counter
 import pytest
 
 from kafka_io import event, produce, read_topic
-from peers import SlackThread, SmtpSink, slack_env, smtp_env
+from peers import slack_env, smtp_env
 from polling import wait_for
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
 
 EVIL = "Acme <!channel> <script>alert(1)</script> & Co"
-
-
-@pytest.fixture(scope="module")
-def slack():
-    server = SlackThread()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    sink = SmtpSink()
-    yield sink
-    sink.close()
 
 
 @pytest.fixture(scope="module")

@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from baton.demo.generator import generate
-from peers import SlackThread, slack_env
-from polling import wait_for
+from peers import slack_env
+from polling import eventually
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -429,22 +429,7 @@ def read_all(bootstrap: str, topic: str, until: Callable[[list], bool], timeout:
         consumer.close()
 
 
-def eventually(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Wait for ``predicate``; False (not an error) if it never holds, for the assertion after it."""
-    try:
-        return bool(wait_for(predicate, timeout))
-    except AssertionError:
-        return False
-
-
 # --- fixtures ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def slack():
-    server = SlackThread()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
