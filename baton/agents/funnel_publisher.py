@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from baton.streams.output_batch import OutputBatch
+
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -24,12 +26,15 @@ log = logging.getLogger(__name__)
 
 def register(baton: "BatonApp") -> None:
     app = baton.faust
+    topic = baton.funnel.get_topic_name()
 
     @app.timer(interval=baton.settings.flush_interval_seconds, name="funnel-flush")
     async def flush_funnel() -> None:
         if not baton.pending_funnel:
             return
         pending, baton.pending_funnel = baton.pending_funnel, {}
+        out = OutputBatch()
         for key, state in pending.items():
-            await baton.funnel.send(key=key, value=orjson.dumps(state.as_json()))
+            out.add(topic, key, orjson.dumps(state.as_json()))
+        await baton.send_output(out)
         baton.metrics.funnel_records += len(pending)

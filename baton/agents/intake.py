@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 from faust.streams import _current_event
+from faust.types import TP
 
 from baton.funnel.fold import fold
 from baton.funnel.history import AccountHistory, compact
 from baton.rules.drafts import Draft
 from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, payment_missing
 from baton.streams.account_cache import CachedAccount
+from baton.streams.output_batch import OutputBatch
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.decode import dead_letter as build_dead_letter
 from baton.streams.partitioning import expected_partition
@@ -73,35 +75,42 @@ def in_event(event) -> None:
 
 
 class Batch:
-    """The accounts one batch changed: their stored bytes and the last event of each, written at its end."""
+    """What one batch of records produces, sent at its end.
 
-    __slots__ = ("writes",)
+    ``writes``: the accounts it changed, with their stored bytes and the last event of
+    each; ``out``: the notifications, dead letters and table changelog records.
+    """
+
+    __slots__ = ("writes", "out")
 
     def __init__(self) -> None:
         self.writes: dict[bytes, tuple[bytes, object]] = {}
+        self.out = OutputBatch()
 
 
 def register(baton: "BatonApp") -> None:
     app, names, metrics, settings = baton.faust, baton.names, baton.metrics, baton.settings
     accounts, cache = baton.accounts, baton.account_cache
     warned_misrouted: set[str] = set()
-    expected_partitions: dict[bytes, int] = {}
 
-    async def dead_letter(dl: DeadLetter, key: bytes | None) -> None:
+    deadletter_topic = baton.deadletter.get_topic_name()
+    notifications_topic = baton.notifications.get_topic_name()
+
+    def dead_letter(batch: Batch, dl: DeadLetter, key: bytes | None) -> None:
         metrics.dead_letters += 1
         log.warning("dead letter from %s[%d]@%d: %s", dl.topic, dl.partition, dl.offset, dl.reason[:300])
-        await baton.deadletter.send(key=key, value=fit_dead_letter(dl))
+        batch.out.add(deadletter_topic, key, fit_dead_letter(dl))
 
-    async def reject(msg, reason: str) -> None:
+    def reject(batch: Batch, msg, reason: str) -> None:
         """Dead-letter a record that decoded fine but cannot be processed; the stream goes on."""
         ref = RecordRef(msg.topic, msg.partition, msg.offset, msg.key)
-        await dead_letter(build_dead_letter(ref, msg.value, reason), msg.key)
+        dead_letter(batch, build_dead_letter(ref, msg.value, reason), msg.key)
 
-    async def notify(key: bytes, draft: Draft) -> None:
+    def notify(batch: Batch, key: bytes, draft: Draft) -> None:
         notification = baton.notification(draft)
         if notification is None:
             return  # the rule is switched off
-        await baton.notifications.send(key=key, value=orjson.dumps(notification.model_dump(mode="json")))
+        batch.out.add(notifications_topic, key, orjson.dumps(notification.model_dump(mode="json")))
         metrics.notifications += 1
 
     def load(batch: Batch, key: bytes, account_id: str) -> CachedAccount:
@@ -118,19 +127,29 @@ def register(baton: "BatonApp") -> None:
         batch.writes[key] = (stored, event)
         cache.put(key, entry)  # again: a small cache may have let it go meanwhile
 
+    changelog = accounts.changelog_topic.get_topic_name()
+
     def write_batch(batch: Batch) -> None:
+        # What ``accounts[key] = stored`` does, with the changelog record in the batch's output
+        # instead of Faust's per-record send: the store is written in the event's context
+        # (its partition), and a RocksDB store learns the changelog offset it has.
+        partitions = set()
         for key, (stored, event) in batch.writes.items():
+            partition = event.message.partition
             in_event(event)
-            accounts[key] = stored
+            batch.out.add(changelog, key, stored, partition=partition)
+            accounts.data[key] = stored
+            partitions.add(partition)
+        for partition in partitions:
+            batch.out.on_sent(changelog, partition, _persisted(TP(changelog, partition)))
+
+    def _persisted(tp: TP):
+        return lambda offset: accounts.data.set_persisted_offset(tp, offset)
 
     def check_partitioning(topic: str, partition: int, key: bytes) -> None:
         # The account table only works if a producer partitions by murmur2(account_id);
         # say so loudly (once per topic) instead of silently splitting an account's state.
-        expected = expected_partitions.get(key)
-        if expected is None:
-            if len(expected_partitions) >= 100_000:
-                expected_partitions.clear()
-            expected = expected_partitions[key] = expected_partition(key, baton.partitions)
+        expected = expected_partition(key, baton.partitions)
         if expected != partition:
             metrics.misrouted_records += 1
             if topic not in warned_misrouted:
@@ -146,7 +165,7 @@ def register(baton: "BatonApp") -> None:
                         int(msg.timestamp * 1000) if msg.timestamp else None)
         decoded = decode(ref, msg.value)
         if isinstance(decoded, DeadLetter):
-            await dead_letter(decoded, msg.key)
+            dead_letter(batch, decoded, msg.key)
             return
         metrics.by_type[decoded.type] = metrics.by_type.get(decoded.type, 0) + 1
         if decoded.account_id is None:  # spend.recorded: no account, scorecard only
@@ -168,12 +187,12 @@ def register(baton: "BatonApp") -> None:
         else:
             metrics.events_valid += 1
         for draft in result.drafts:
-            await notify(key, draft)
+            notify(batch, key, draft)
         if result.changed:
             stored = history.to_bytes()
             if len(stored) > MAX_STATE_BYTES:
                 cache.drop(key)  # its history holds the event that is not stored
-                await reject(msg, f"the account's history would grow to {len(stored):,} bytes, past the "
+                reject(batch, msg, f"the account's history would grow to {len(stored):,} bytes, past the "
                                   f"{MAX_STATE_BYTES:,} a Kafka record can carry: this event is not counted. "
                                   "Check the producer for a loop or oversized fields")
                 return
@@ -236,7 +255,7 @@ def register(baton: "BatonApp") -> None:
             return
         if draft is None:
             return
-        await notify(key, draft)  # the same due record after a crash re-sends the same id
+        notify(batch, key, draft)  # the same due record after a crash re-sends the same id
         if fired_by is None:
             history.fired[check_id] = src
             store(batch, key, entry, history.to_bytes(), event)
@@ -255,9 +274,10 @@ def register(baton: "BatonApp") -> None:
                 log.exception("failed to process %s[%d]@%d", msg.topic, msg.partition, msg.offset)
                 if msg.key is not None:
                     cache.drop(msg.key)  # it may hold a change that is not stored
-                await reject(msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
-                                  "it is kept here so it can be replayed once the cause is fixed")
+                reject(batch, msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
+                                   "it is kept here so it can be replayed once the cause is fixed")
         write_batch(batch)
+        await baton.send_output(batch.out)
 
     @app.agent(baton.inputs, name="intake")
     async def intake(stream):

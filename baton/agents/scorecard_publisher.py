@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from baton.scorecard import Partial, combine
+from baton.streams.output_batch import OutputBatch
 from baton.streams.partitioning import expected_partition
 
 if TYPE_CHECKING:
@@ -36,10 +37,12 @@ def part_key(scope: str, partition: int) -> bytes:
 def register(baton: "BatonApp") -> None:
     app = baton.faust
     interval = baton.settings.flush_interval_seconds
+    parts_topic, scorecard_topic = baton.parts_topic.get_topic_name(), baton.scorecard.get_topic_name()
 
     @app.timer(interval=interval, name="scorecard-parts-flush")
     async def publish_parts() -> None:
         dirty, baton.dirty_parts = baton.dirty_parts, {}
+        out = OutputBatch()
         for partition, scopes in dirty.items():
             card = baton.part_cards.get(partition)
             if card is None:
@@ -53,8 +56,9 @@ def register(baton: "BatonApp") -> None:
                               "published, so scope %r lags until it shrinks (please report this)",
                               scope, partition, len(value), MAX_PART_BYTES, scope)
                     continue
-                await baton.parts_topic.send(key=part_key(scope, partition), value=value,
-                                             partition=expected_partition(scope.encode(), baton.partitions))
+                out.add(parts_topic, part_key(scope, partition), value,
+                        partition=expected_partition(scope.encode(), baton.partitions))
+        await baton.send_output(out)
 
     @app.agent(baton.parts_topic, name="scorecard-combiner")
     async def combine_parts(stream):
@@ -79,12 +83,14 @@ def register(baton: "BatonApp") -> None:
     @app.timer(interval=interval, name="scorecard-flush")
     async def publish_scorecards() -> None:
         dirty, baton.dirty_scopes = baton.dirty_scopes, set()
+        out = OutputBatch()
         for scope in sorted(dirty):
             record = combined(scope)
             # A tombstone when the scope became empty. Readers (the views, the plan
             # watch) follow the topic itself: baton.agents.scorecard_view.
             value = None if record is None else orjson.dumps(record)
-            await baton.scorecard.send(key=scope.encode(), value=value)
+            out.add(scorecard_topic, scope.encode(), value)
+        await baton.send_output(out)
 
     async def republish_after_recovery() -> None:
         # Parts recorded just before a crash may not have reached m2c.scorecard: publish every scope again.

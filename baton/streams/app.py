@@ -7,8 +7,9 @@ raw value) because Faust's own model decoding is several times slower.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 
@@ -23,6 +24,9 @@ from baton.streams.metrics import WorkerMetrics
 from baton.scorecard import Scorecard
 from baton.streams.timers import DueQueue
 from baton.streams.topics import TopicNames
+
+if TYPE_CHECKING:
+    from baton.streams.output_batch import OutputBatch
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,21 @@ class BatonApp:
         from baton.agents import register_agents
 
         register_agents(self)
+
+    def kafka_producer(self):
+        """The AIOKafkaProducer under Faust's producer (started with the app): for whole-batch sends
+        (baton.streams.output_batch), flushed by Faust before it commits offsets."""
+        return self.faust.producer._ensure_producer()
+
+    async def send_output(self, out: "OutputBatch") -> None:
+        """Send a batch of output records; a batch Kafka finally refuses stops the worker (no offset
+        is committed past records that were lost), to start again from the last commit."""
+        await out.send(self.kafka_producer(), self._output_lost)
+
+    def _output_lost(self, exc: BaseException) -> None:
+        log.critical("Kafka refused a batch of Baton's output records after retries (%s: %s): stopping the "
+                     "worker so that no input offset is committed past them", type(exc).__name__, exc)
+        asyncio.ensure_future(self.faust.crash(exc))
 
     def notification(self, draft: Draft) -> Notification | None:
         """The record for a rule's draft, routed; None when the rule is switched off."""

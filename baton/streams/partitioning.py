@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from kafka.partitioner.default import murmur2
 
 
+@lru_cache(maxsize=200_000)
+def _positive_murmur2(key: bytes) -> int:
+    # Pure-Python murmur2 costs ~5 µs; the worker asks for the same account keys again and again.
+    return murmur2(key) & 0x7FFFFFFF
+
+
 def expected_partition(key: bytes, partitions: int) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return _positive_murmur2(key) % partitions
