@@ -133,17 +133,23 @@ class Contributor:
         return [(scope, ("latest", t)) for scope, t in self.latest_by_scope().items()]
 
     @staticmethod
-    def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial]) -> None:
-        """``into += new - old``, touching only the facts that differ.
+    def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial],
+              touched: set[str] | None = None) -> None:
+        """``into += new - old``, touching only the facts that differ; their scopes go in ``touched``.
 
         Equal to ``new.add_to(into); old.add_to(into, -1)`` once zeros are dropped:
-        sums do not depend on the order their terms are added in.
+        sums do not depend on the order their terms are added in. ``into`` may be the
+        live totals themselves (a Partial that becomes empty stays; the caller drops it).
         """
+        if touched is None:
+            touched = set()
+
         def put(scope: str, key: FactKey, amount: int) -> None:
             part = into.get(scope)
             if part is None:
                 part = into[scope] = Partial()
-            _add(part.counts, key, amount)
+            part.add(key, amount)
+            touched.add(scope)
 
         old_counted = old.counted
         for k, amount in new.counted.items():
@@ -180,15 +186,6 @@ class Contributor:
                 put(scope, key, 1)
             for scope, key in old.stage - new.stage:
                 put(scope, key, -1)
-
-
-def _add(counts: dict[FactKey, int], key: FactKey, amount: int) -> None:
-    """``Partial.add`` on its counts: ``key += amount``; a key that reaches zero disappears."""
-    value = counts.get(key, 0) + amount
-    if value:
-        counts[key] = value
-    else:
-        del counts[key]
 
 
 _NOTHING = Contributor()  # an account before its first event

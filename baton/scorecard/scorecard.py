@@ -50,9 +50,14 @@ class Scorecard:
 
     def apply_facts(self, old: Contributor | None, new: Contributor) -> set[str]:
         """``apply_account`` for a caller that kept the facts last counted (one ``facts`` saved per event)."""
-        delta: dict[str, Partial] = {}
-        Contributor.delta(old if old is not None else Contributor(), new, delta)
-        return self._merge(delta)
+        # Straight into the totals: no per-event delta Partials to build and merge.
+        touched: set[str] = set()
+        partials = self.partials
+        Contributor.delta(old if old is not None else Contributor(), new, partials, touched)
+        for scope in touched:
+            if partials[scope].is_empty():
+                del partials[scope]  # nothing counts here any more
+        return touched
 
     def apply_spend(self, ev: Event | Compact) -> set[str]:
         """Count one ``spend.recorded``; a spend id seen before changes nothing. Returns the changed scopes."""
