@@ -109,3 +109,17 @@ def test_redactor_masks_whole_urls_and_bare_paths():
     assert r.clean(f"bad path /services/{HOOK_SECRET}") == "bad path [redacted]"
     assert r.clean(f"Bearer {TOKEN}") == "Bearer [redacted]"
     assert r.outcome(Retryable(f"x {TOKEN}", 2)) == Retryable("x [redacted]", 2)
+
+
+async def test_console_writes_plain_lines_when_not_at_a_terminal():
+    import io
+
+    from baton.notify.console import ConsoleChannel
+
+    out = io.StringIO()
+    channel = ConsoleChannel(stream=out)
+    a = note()
+    assert isinstance(await channel.send("", [a, note()], note="no slack channel"), Delivered)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0] == f"[{a.severity}] {a.rule} → {a.team}: {a.title} — {a.text} (no slack channel)"
