@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from kafka_io import event, produce, read_topic
+from polling import wait_for
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -106,3 +107,26 @@ def test_broken_win_rate_fires_once_survives_restart_and_fires_again_only_on_cha
     assert notes[1]["value"]["severity"] == "info"
     assert notes[1]["value"]["id"] != notes[0]["value"]["id"]
 
+
+
+def test_every_worker_of_the_group_shows_the_plan_and_only_one_notifies(kafka_bootstrap, prefix, worker,
+                                                                        tmp_path_factory):
+    # Runs after the test above: the plan was broken, then recovered (2 notifications so far).
+    before = len(risk_notes(kafka_bootstrap, prefix))
+    workdir = tmp_path_factory.mktemp("second-worker")
+    (workdir / "baton.toml").write_text(PLAN)
+    second = WorkerProcess(kafka_bootstrap, prefix, workdir, app_id=worker.app_id,
+                           extra_env={"BATON_CONFIG": str(workdir / "baton.toml"), "BATON_PLAN_CHECK_SECONDS": "0.5"})
+    second.start()
+    try:
+        for proc in (worker, second):
+            plans = wait_for(lambda: proc.http_json("/plans"), timeout=60)
+            assert plans[QUARTER]["period"] == QUARTER and plans[QUARTER]["currency"] == "USD"
+        acct = f"acct_{uuid.uuid4().hex[:6]}"
+        produce(kafka_bootstrap, prefix, [e for i in range(6) for e in deal(acct, f"x{i}", "lost", 20 - i)])
+        # 5 won of 16: broken again, and told once although two workers judge it.
+        notes = risk_notes(kafka_bootstrap, prefix, until=lambda rs: len(
+            [r for r in rs if r["value"]["rule"] == "revenue-at-risk"]) > before, settle=5)
+        assert len(notes) == before + 1, [n["value"]["text"] for n in notes]
+    finally:
+        second.stop()

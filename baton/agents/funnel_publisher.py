@@ -10,6 +10,7 @@ published.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from baton.streams.app import BatonApp
 
 log = logging.getLogger(__name__)
+CHUNK = 2_000  # records between yields to the event loop
 
 
 def register(baton: "BatonApp") -> None:
@@ -34,7 +36,12 @@ def register(baton: "BatonApp") -> None:
             return
         pending, baton.pending_funnel = baton.pending_funnel, {}
         out = OutputBatch()
-        for key, state in pending.items():
+        for n, (key, state) in enumerate(pending.items(), 1):
             out.add(topic, key, orjson.dumps(state.as_json()))
+            if n % CHUNK == 0:
+                # After a recovery every account is pending (a million, at scale): send in
+                # chunks and let the intake, the web views and the heartbeats run between them.
+                await baton.send_output(out)
+                await asyncio.sleep(0)
         await baton.send_output(out)
         baton.metrics.funnel_records += len(pending)

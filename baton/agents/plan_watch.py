@@ -58,28 +58,37 @@ def register(baton: "BatonApp") -> None:
         await baton.notifications.send(key=draft.rule.encode(), value=orjson.dumps(note.model_dump(mode="json")))
         baton.metrics.notifications += 1
 
-    # One judge for the whole app (the group leader): every worker sees the whole
-    # scorecard (scorecard_view), and two judges would notify twice.
-    @app.timer(interval=settings.plan_check_seconds, name="plan-check", on_leader=True)
-    async def check_plans() -> None:
-        if len(trackers) < 2 or not baton.scorecards_ready:
-            return
-        now = datetime.now(timezone.utc)
-        risk: RiskTracker = trackers["risk"]  # type: ignore[assignment]
-        reps: RepTracker = trackers["reps"]  # type: ignore[assignment]
-        risk_changed = reps_changed = False
+    def judge(now: datetime) -> list[tuple[object, dict]]:
+        """Every plan's status (kept for the dashboard) and its reps' diagnoses."""
+        judged = []
         for plan in plans:
             status = evaluate(plan, baton.scorecards.get(plan.period), now)
-            baton.plan_statuses[plan.key] = status.to_dict()
-            draft = risk.observe(status)
-            if draft is not None:
-                await notify(draft)
-                risk_changed = True
             prefix = f"{plan.period}/"
             rep_records = {scope[len(prefix):]: record for scope, record in baton.scorecards.items()
                            if scope.startswith(prefix + "rep:")}
             diagnoses = diagnose_reps(plan, rep_records, now)
-            baton.plan_statuses[plan.key]["reps"] = {rep: d.to_dict() for rep, d in diagnoses.items()}
+            baton.plan_statuses[plan.key] = {**status.to_dict(),
+                                             "reps": {rep: d.to_dict() for rep, d in diagnoses.items()}}
+            judged.append((status, diagnoses))
+        return judged
+
+    # Every worker judges (each has the whole scorecard: scorecard_view), so any worker's
+    # dashboard shows the plans; only the group leader notifies, or two would notify twice.
+    @app.timer(interval=settings.plan_check_seconds, name="plan-check")
+    async def check_plans() -> None:
+        if not baton.scorecards_ready:
+            return
+        judged = judge(datetime.now(timezone.utc))
+        if len(trackers) < 2 or not app.is_leader():
+            return
+        risk: RiskTracker = trackers["risk"]  # type: ignore[assignment]
+        reps: RepTracker = trackers["reps"]  # type: ignore[assignment]
+        risk_changed = reps_changed = False
+        for status, diagnoses in judged:
+            draft = risk.observe(status)
+            if draft is not None:
+                await notify(draft)
+                risk_changed = True
             for draft in reps.observe(diagnoses):
                 await notify(draft)
                 reps_changed = True

@@ -11,6 +11,7 @@ whole totals, not deltas: a lost or repeated part heals with the next one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,8 @@ def register(baton: "BatonApp") -> None:
                     continue
                 out.add(parts_topic, part_key(scope, partition), value,
                         partition=expected_partition(scope.encode(), baton.partitions))
-        await baton.send_output(out)
+            await baton.send_output(out)
+            await asyncio.sleep(0)  # one partition's parts at a time: big parts take a while
 
     @app.agent(baton.parts_topic, name="scorecard-combiner")
     async def combine_parts(stream):

@@ -1,4 +1,4 @@
-"""The worker's HTTP views: health, metrics, the scorecard and its dashboard page."""
+"""The worker's HTTP views: health, metrics, the scorecard, plan statuses and the dashboard page."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def register(baton: "BatonApp") -> None:
             return web.json({"error": f"no scorecard for scope {scope!r}", "scopes": sorted(baton.scorecards)},
                             status=404)
         return web.json(record)
+
+    @app.page("/plans")
+    async def plans(web, request):
+        """Each configured plan's latest judgement (pace, broken assumptions, reps), by plan key."""
+        return web.json(baton.plan_statuses)
 
     @app.page("/dashboard")
     async def dashboard(web, request):
