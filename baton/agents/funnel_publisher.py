@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from baton.streams.app import BatonApp
 
 log = logging.getLogger(__name__)
-CHUNK = 2_000  # records between yields to the event loop
+CHUNK = 500  # records between yields to the event loop
 
 
 def register(baton: "BatonApp") -> None:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Kafka's default largest record is ~1 MB; a part is bounded far below it (to_wire), so
 # this only trips on a bug, which must not stop the worker from publishing other scopes.
 MAX_PART_BYTES = 900_000
+YIELD_EVERY = 20  # scopes serialised between yields to the event loop
 
 
 def part_key(scope: str, partition: int) -> bytes:
@@ -48,7 +49,9 @@ def register(baton: "BatonApp") -> None:
             card = baton.part_cards.get(partition)
             if card is None:
                 continue  # revoked meanwhile: its new owner publishes it
-            for scope in scopes:
+            for n, scope in enumerate(scopes, 1):
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a flush of many scopes must not stall deliveries for long
                 part = card.partials.get(scope)
                 value = orjson.dumps({"scope": scope, "partition": partition,
                                       "part": part.to_wire() if part else None})
@@ -60,7 +63,6 @@ def register(baton: "BatonApp") -> None:
                 out.add(parts_topic, part_key(scope, partition), value,
                         partition=expected_partition(scope.encode(), baton.partitions))
             await baton.send_output(out)
-            await asyncio.sleep(0)  # one partition's parts at a time: big parts take a while
 
     @app.agent(baton.parts_topic, name="scorecard-combiner")
     async def combine_parts(stream):
@@ -86,7 +88,9 @@ def register(baton: "BatonApp") -> None:
     async def publish_scorecards() -> None:
         dirty, baton.dirty_scopes = baton.dirty_scopes, set()
         out = OutputBatch()
-        for scope in sorted(dirty):
+        for n, scope in enumerate(sorted(dirty), 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             record = combined(scope)
             # A tombstone when the scope became empty. Readers (the views, the plan
             # watch) follow the topic itself: baton.agents.scorecard_view.
