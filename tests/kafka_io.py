@@ -59,7 +59,8 @@ def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[dict]], bool
     try:
         while time.monotonic() < deadline:
             for msg in consumer:
-                records.append({"key": msg.key.decode() if msg.key else None, "value": json.loads(msg.value),
+                value = json.loads(msg.value) if msg.value is not None else None  # None: a tombstone
+                records.append({"key": msg.key.decode() if msg.key else None, "value": value,
                                 "partition": msg.partition, "offset": msg.offset})
             if settle_until is None and until is not None and until(records):
                 settle_until = time.monotonic() + settle

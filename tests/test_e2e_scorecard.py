@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from baton.demo.generator import generate
-from kafka_io import event, produce
+from kafka_io import event, produce, read_topic
 from polling import wait_for
 from worker_process import WorkerProcess
 
@@ -74,6 +74,24 @@ def _scope(worker, scope, ready):
     except Exception:
         return None
     return record if ready(record) else None
+
+
+def test_a_scope_that_becomes_empty_is_tombstoned_and_leaves_the_views(kafka_bootstrap, prefix, worker):
+    tag = uuid.uuid4().hex[:6]
+    acct, old, new = f"acct_{tag}", f"rep:r-old-{tag}", f"rep:r-new-{tag}"
+    produce(kafka_bootstrap, prefix, [event("lead.created", acct, {
+        "lead_id": "l1", "source": "marketing", "temperature": "warm", "owner_id": old[4:]}, at="2026-10-01T09:00:00Z")])
+    wait_for(lambda: old in worker.http_json("/scorecard?scope=*"), timeout=60)
+    # Reassigned: the lead now counts for the new owner, and the old owner's scope has nothing left.
+    produce(kafka_bootstrap, prefix, [event("lead.assigned", acct, {"lead_id": "l1", "owner_id": new[4:]},
+                                            at="2026-10-01T09:05:00Z")])
+    records = read_topic(kafka_bootstrap, prefix + "scorecard",
+                         until=lambda rs: any(r["key"] == old and r["value"] is None for r in rs))
+    latest = {r["key"]: r["value"] for r in records}
+    assert latest[old] is None  # the tombstone is the scope's last record
+    assert latest[new]["leads"] == 1
+    scopes = wait_for(lambda: (s := worker.http_json("/scorecard?scope=*")) and old not in s and s, timeout=30)
+    assert scopes[new]["leads"] == 1
 
 
 def test_live_scorecard_equals_replay_of_a_realistic_stream(kafka_bootstrap, prefix, worker):
