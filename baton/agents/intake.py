@@ -18,6 +18,7 @@ batch's records only after the whole batch was handled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -282,7 +283,16 @@ def register(baton: "BatonApp") -> None:
     @app.agent(baton.inputs, name="intake")
     async def intake(stream):
         async for events in stream.take_events(BATCH_MAX_RECORDS, within=BATCH_WITHIN_SECONDS):
-            await handle_batch(events)
+            try:
+                await handle_batch(events)
+            except Exception as exc:  # noqa: BLE001 - a batch whose output may not be in Kafka
+                # Per-record errors are dead-lettered inside the batch; this is its end failing
+                # (the table writes or the output). Leaving the loop would let Faust acknowledge
+                # the batch: stop the worker instead, so it is read again after the restart.
+                log.critical("could not finish a batch of %d records (%s: %s): stopping the worker without "
+                             "acknowledging them", len(events), type(exc).__name__, exc)
+                await app.crash(exc)
+                await asyncio.Event().wait()  # cancelled when the app stops; never acknowledge
 
     @app.on_partitions_revoked.connect
     async def _forget_cached_accounts(app_, revoked, **kwargs) -> None:  # noqa: ARG001

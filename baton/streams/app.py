@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import faust
+from aiokafka.errors import ProducerClosed
 
 from prometheus_client import CollectorRegistry
 
@@ -129,7 +130,15 @@ class BatonApp:
     async def send_output(self, out: "OutputBatch") -> None:
         """Send a batch of output records; a batch Kafka finally refuses stops the worker (no offset
         is committed past records that were lost), to start again from the last commit."""
-        await out.send(self.kafka_producer(), self._output_lost)
+        records = len(out)
+        try:
+            await out.send(self.kafka_producer(), self._output_lost)
+        except ProducerClosed:
+            if not self.faust.should_stop:
+                raise
+            # Shutting down: the consumer stopped (and made its last commit) before the
+            # producer closed, so what could not be sent here is read again after the restart.
+            log.info("stopping: up to %d output records not sent; they are produced again after the restart", records)
 
     def _output_lost(self, exc: BaseException) -> None:
         log.critical("Kafka refused a batch of Baton's output records after retries (%s: %s): stopping the "
