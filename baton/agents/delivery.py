@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import orjson
 from pydantic import ValidationError
 
-from baton.notify.dispatcher import Dispatcher
+from baton.notify.dispatcher import Dispatcher, DispatcherClosed
 from baton.notify.table_ledger import TableLedger
 from baton.streams.records import Delivery, Notification
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DRAIN_ON_REBALANCE_SECONDS = 10.0
+DRAIN_ON_SHUTDOWN_SECONDS = 10.0
 
 
 def register(baton: "BatonApp") -> None:
@@ -59,9 +60,19 @@ def register(baton: "BatonApp") -> None:
                 event.ack()
                 continue
             ledger.remember(notification.id, event.message.key or b"")
+            try:
+                done = await dispatcher.submit(notification)  # waits while the queue is full: backpressure
+            except DispatcherClosed:
+                return  # shutting down: unacknowledged, so read again after the restart
             slot = acker.track(event)
-            done = await dispatcher.submit(notification)  # waits while the queue is full: backpressure
             done.add_done_callback(_finish(slot, acker, ledger, notification.id))
+
+    @app.on_before_shutdown.connect
+    async def _drain_before_shutdown(app_, **kwargs) -> None:  # noqa: ARG001
+        # Faust stops its consumer first, then sends this, then stops the producer. Finish what
+        # is in flight now, while ledger marks can still reach Kafka, and send nothing after:
+        # a message sent once the producer is gone would be unmarked, and sent again at restart.
+        await dispatcher.stop(drain=True, timeout=DRAIN_ON_SHUTDOWN_SECONDS)
 
     @app.on_partitions_revoked.connect
     async def _drain_before_rebalance(app_, revoked, **kwargs) -> None:  # noqa: ARG001
@@ -101,8 +112,9 @@ class InOrderAcker:
 
 
 def _finish(slot: list, acker: InOrderAcker, ledger: TableLedger, notification_id: str):
-    def callback(_future) -> None:
+    def callback(future) -> None:
         ledger.forget(notification_id)
-        acker.done(slot)
+        if not future.cancelled():  # cancelled: stopped before it was finished, so never acknowledged
+            acker.done(slot)
 
     return callback
