@@ -63,6 +63,7 @@ def register(baton: "BatonApp") -> None:
             try:
                 done = await dispatcher.submit(notification)  # waits while the queue is full: backpressure
             except DispatcherClosed:
+                ledger.forget(notification.id)
                 return  # shutting down: unacknowledged, so read again after the restart
             slot = acker.track(event)
             done.add_done_callback(_finish(slot, acker, ledger, notification.id))

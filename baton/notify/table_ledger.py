@@ -24,24 +24,39 @@ MAX_IDS_PER_KEY = 2000
 class TableLedger:
     def __init__(self, table) -> None:
         self.table = table
-        self._keys: dict[str, bytes] = {}  # notification id -> record key, while in flight
+        # notification id -> [record key, copies in flight]. Counted: after a restart the same
+        # id can be in flight twice (the unacknowledged record and the intake's re-emitted copy),
+        # and forgetting it when the first finishes made the second miss the ledger and send again.
+        self._keys: dict[str, list] = {}
 
     def remember(self, notification_id: str, key: bytes) -> None:
-        self._keys[notification_id] = key
+        held = self._keys.get(notification_id)
+        if held is None:
+            self._keys[notification_id] = [key, 1]
+        else:
+            held[1] += 1
 
     def forget(self, notification_id: str) -> None:
-        self._keys.pop(notification_id, None)
+        held = self._keys.get(notification_id)
+        if held is not None:
+            held[1] -= 1
+            if held[1] <= 0:
+                del self._keys[notification_id]
+
+    def _key(self, notification_id: str) -> bytes | None:
+        held = self._keys.get(notification_id)
+        return held[0] if held is not None else None
 
     def _entry(self, key: bytes) -> dict[str, list[str]]:
         raw = self.table.get(key)
         return orjson.loads(raw) if raw else {}
 
     async def delivered(self, notification_id: str, channel: str) -> bool:
-        key = self._keys.get(notification_id)
+        key = self._key(notification_id)
         return key is not None and channel in self._entry(key).get(notification_id, ())
 
     async def mark_delivered(self, notification_id: str, channel: str) -> None:
-        key = self._keys.get(notification_id)
+        key = self._key(notification_id)
         if key is None:
             return
         entry = self._entry(key)
