@@ -77,11 +77,12 @@ def register(baton: "BatonApp") -> None:
                  accounts, sorted(active), time.perf_counter() - started, len(dues))
 
     async def rewind_uncommitted() -> None:
-        # Workaround (docs/architecture.md, "Known issue"): records prefetched while a rebalance
-        # runs are dropped by Faust, and its seek afterwards moves back only the partitions that
-        # have a committed offset. A kept partition without one was seen never to deliver its
-        # first records. Start such partitions from their beginning (what "earliest" means);
-        # Faust's own seek, right after this, still moves every committed one to its commit.
+        # Workaround (docs/architecture.md, "Partitions without a commit after a rebalance"):
+        # records prefetched while a rebalance runs are dropped by Faust, and its seek afterwards
+        # moves back only the partitions that have a committed offset. A kept partition without
+        # one was seen never to deliver its first records. Start such partitions from their
+        # beginning (what "earliest" means); Faust's own seek, right after this, still moves
+        # every committed one to its commit.
         consumer = baton.faust.consumer
         own_topics = set(baton.names.inputs) | {baton.timers_topic_name, baton.notifications.get_topic_name(),
                                                 baton.parts_topic.get_topic_name()}

@@ -133,17 +133,13 @@ class Contributor:
         return [(scope, ("latest", t)) for scope, t in self.latest_by_scope().items()]
 
     @staticmethod
-    def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial],
-              touched: set[str] | None = None) -> None:
+    def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial], touched: set[str]) -> None:
         """``into += new - old``, touching only the facts that differ; their scopes go in ``touched``.
 
         Equal to ``new.add_to(into); old.add_to(into, -1)`` once zeros are dropped:
         sums do not depend on the order their terms are added in. ``into`` may be the
         live totals themselves (a Partial that becomes empty stays; the caller drops it).
         """
-        if touched is None:
-            touched = set()
-
         def put(scope: str, key: FactKey, amount: int) -> None:
             part = into.get(scope)
             if part is None:
@@ -188,7 +184,7 @@ class Contributor:
                 put(scope, key, -1)
 
 
-_NOTHING = Contributor()  # an account before its first event
+NO_FACTS = Contributor()  # an account before its first event (never mutated)
 
 
 # The contract's follow-up windows, in seconds; the worker and the replay pass the configured ones.
@@ -213,13 +209,6 @@ def add_account(state: AccountState, into: dict[str, Partial], sign: int = 1,
                 sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> None:
     """Add ``sign`` x the account's contribution to ``into`` in place (replay sums all accounts this way)."""
     account_facts(state, sla_seconds).add_to(into, sign)
-
-
-def add_account_change(old_state: AccountState | None, new_state: AccountState, into: dict[str, Partial],
-                       sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> None:
-    """``into += contribution(new_state) - contribution(old_state)``, spreading only what changed."""
-    old = account_facts(old_state, sla_seconds) if old_state is not None else _NOTHING
-    Contributor.delta(old, account_facts(new_state, sla_seconds), into)
 
 
 def account_facts(state: AccountState, sla_seconds: Mapping[str, int] = DEFAULT_SLA_SECONDS) -> Contributor:

@@ -12,10 +12,10 @@ from baton.funnel.fold import AccountState, fold
 from baton.funnel.history import AccountHistory, Compact, compact
 from baton.scorecard.contribution import (
     DEFAULT_SLA_SECONDS,
+    NO_FACTS,
     Contributor,
     account_facts,
     add_account,
-    add_account_change,
     add_spend,
 )
 from baton.scorecard.partial import Partial
@@ -40,9 +40,8 @@ class Scorecard:
 
     def apply_account(self, old_state: AccountState | None, new_state: AccountState) -> set[str]:
         """Replace the account's old contribution with its new one; returns the scopes that changed."""
-        delta: dict[str, Partial] = {}
-        add_account_change(old_state, new_state, delta, sla_seconds=self.sla_seconds)
-        return self._merge(delta)
+        old = self.facts(old_state) if old_state is not None else None
+        return self.apply_facts(old, self.facts(new_state))
 
     def facts(self, state: AccountState) -> Contributor:
         """The account's scorecard facts under this scorecard's follow-up windows."""
@@ -53,7 +52,7 @@ class Scorecard:
         # Straight into the totals: no per-event delta Partials to build and merge.
         touched: set[str] = set()
         partials = self.partials
-        Contributor.delta(old if old is not None else Contributor(), new, partials, touched)
+        Contributor.delta(old if old is not None else NO_FACTS, new, partials, touched)
         for scope in touched:
             if partials[scope].is_empty():
                 del partials[scope]  # nothing counts here any more
