@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
 from baton.notify import slack_limits
-from baton.notify.render import TEMPLATE_DIR, Renderer, RenderError, duration, number, percent, present, slack_escape
+from baton.notify.render import (TEMPLATE_DIR, Renderer, RenderError, _slack_finalize, duration, number, percent, present,
+                                 slack_escape)
 from baton.settings import DEFAULT_RULE_TEAMS
 from baton.streams.records import Cause, Notification
 
@@ -191,3 +194,13 @@ def test_issue_5_rules_show_their_facts_formatted(renderer: Renderer):
                win_rate_actual=0.1, win_rate_expected=0.25, rule_state="on")
     text = renderer.email([rep]).text
     assert "Leads received: 12" in text and "Win rate: 10%" in text and "Win rate assumed: 25%" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(exclude_categories=())))  # surrogates (Cs) included
+def test_slack_output_is_json_encoded_exactly_as_the_standard_library_would(text):
+    # _slack_finalize uses orjson for speed; what it writes must equal json.dumps' output,
+    # lone surrogates included (orjson refuses those; the fallback writes them as \udXXX).
+    expected = json.dumps(slack_escape(text), ensure_ascii=False)[1:-1]
+    assert _slack_finalize(text) == expected
+    assert json.loads(f'"{_slack_finalize(text)}"') == str(slack_escape(text))

@@ -33,11 +33,17 @@ DRAIN_ON_SHUTDOWN_SECONDS = 10.0
 
 def register(baton: "BatonApp") -> None:
     app = baton.faust
-    ledger = TableLedger(baton.ledger)
+    ledger = TableLedger(baton.ledger, write=lambda key, value: baton.write_table_now(baton.ledger, key, value))
+
+    deliveries_topic = baton.deliveries.get_topic_name()
 
     async def record_delivery(delivery: Delivery) -> None:
-        await baton.deliveries.send(key=delivery.notification_id.encode(),
-                                    value=orjson.dumps(delivery.model_dump(mode="json", exclude_none=True)))
+        # Straight into aiokafka (Faust flushes it before committing), not through Faust's
+        # Topic.send (~100 µs of layers per record); the acknowledgement is not awaited.
+        sent = await baton.kafka_producer().send(
+            deliveries_topic, orjson.dumps(delivery.model_dump(mode="json", exclude_none=True)),
+            key=delivery.notification_id.encode())
+        sent.add_done_callback(_log_unrecorded)
 
     dispatcher = Dispatcher.from_settings(baton.settings, ledger=ledger, on_delivery=record_delivery,
                                           registry=baton.registry)
@@ -110,6 +116,11 @@ class InOrderAcker:
         queue = self._pending.get((event.message.topic, event.message.partition))
         while queue and queue[0][1]:
             queue.popleft()[0].ack()
+
+
+def _log_unrecorded(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a delivery record was not written to Kafka: %s", future.exception())
 
 
 def _finish(slot: list, acker: InOrderAcker, ledger: TableLedger, notification_id: str):

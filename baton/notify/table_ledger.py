@@ -5,14 +5,18 @@ aggregate alerts), with ``{notification id: [channels delivered]}`` as value.
 The table uses the producer's partitioner (murmur2 of the key, as
 ``m2c.notifications`` does), so an entry lives in the same partition number as
 the notification it guards: whichever worker delivers a partition also holds
-its ledger after a rebalance. Writes go through the partitioner, which is what
-lets the dispatcher's own tasks write outside an agent's event.
+its ledger after a rebalance. Marks are written by the dispatcher's lanes,
+outside any agent's event, so the partition is the key's, not an event's.
 
 ``mark_delivered`` returns only once the mark is acknowledged by Kafka, so a
-delivery confirmed before a crash is never repeated after it.
+delivery confirmed before a crash is never repeated after it. The write goes
+straight to aiokafka (``BatonApp.write_table_now``): Faust's own table write
+would wait in its producer buffer first (~1.5 ms more per mark under load).
 """
 
 from __future__ import annotations
+
+from typing import Awaitable, Callable
 
 import orjson
 
@@ -22,8 +26,11 @@ MAX_IDS_PER_KEY = 2000
 
 
 class TableLedger:
-    def __init__(self, table) -> None:
+    def __init__(self, table, write: Callable[[bytes, bytes], Awaitable[None]]) -> None:
+        """``write(key, value)``: ``table[key] = value``, returning once Kafka acknowledged the
+        changelog record (``BatonApp.write_table_now``)."""
         self.table = table
+        self._write = write
         # notification id -> [record key, copies in flight]. Counted: after a restart the same
         # id can be in flight twice (the unacknowledged record and the intake's re-emitted copy),
         # and forgetting it when the first finishes made the second miss the ledger and send again.
@@ -67,10 +74,7 @@ class TableLedger:
         while len(entry) > MAX_IDS_PER_KEY:
             entry.pop(next(iter(entry)))
         stored = orjson.dumps(entry)
-        # What ``table[key] = stored`` does, but keeping the changelog write's future: the
-        # mark must be in Kafka before the lane sends anything else, or a crash right after
-        # would forget it and the restarted worker would send the message again. (A plain
-        # table write is only buffered; about a second of marks used to be lost to SIGKILL.)
-        written = self.table.send_changelog(None, key, stored)
-        self.table.data[key] = stored
-        await written
+        # The mark must be in Kafka before the lane sends anything else, or a crash right
+        # after would forget it and the restarted worker would send the message again. (A
+        # plain table write is only buffered; about a second of marks used to be lost to SIGKILL.)
+        await self._write(key, stored)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 from aiokafka.errors import ProducerClosed
+from faust.types import TP
 
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +23,7 @@ from baton.streams.records import Notification
 from baton.settings import Settings
 from baton.streams.account_cache import AccountCache
 from baton.streams.metrics import WorkerMetrics
+from baton.streams.partitioning import expected_partition
 from baton.scorecard import Scorecard
 from baton.streams.timers import DueQueue
 from baton.streams.topics import TopicNames
@@ -126,6 +128,21 @@ class BatonApp:
         """The AIOKafkaProducer under Faust's producer (started with the app): for whole-batch sends
         (baton.streams.output_batch), flushed by Faust before it commits offsets."""
         return self.faust.producer._ensure_producer()
+
+    async def write_table_now(self, table: faust.Table, key: bytes, value: bytes) -> None:
+        """``table[key] = value``, returning once the changelog record is acknowledged by Kafka.
+
+        Faust's own table write only buffers the record (the Faust producer's pending queue,
+        then aiokafka): fine for state rebuilt from the input, too late for what must survive
+        a crash the moment it is written (the delivery ledger). Straight to aiokafka, in the
+        partition Faust's partitioner would choose (murmur2 of the key).
+        """
+        producer = self.kafka_producer()
+        topic = table.changelog_topic.get_topic_name()
+        partition = expected_partition(key, len(await producer.client._wait_on_metadata(topic)))
+        table.data[key] = value
+        metadata = await (await producer.send(topic, value, key=key, partition=partition))
+        table.data.set_persisted_offset(TP(topic, partition), metadata.offset)
 
     async def send_output(self, out: "OutputBatch") -> None:
         """Send a batch of output records; a batch Kafka finally refuses stops the worker (no offset
