@@ -38,8 +38,8 @@ from typing import Any
 
 import orjson
 
-from bench.common import (TopicNames, _produce, broker, create_topics, delete_topics, emit, fresh_prefix, log,
-                          machine, rate, ratio)
+from bench.common import (TopicNames, WorkerDied, _produce, broker, create_topics, delete_topics, emit, fresh_prefix,
+                          log, machine, processed, rate, ratio, wait_processed)
 
 DAY_MS = 86_400_000
 RECOVERED = re.compile(r"recovered (\d+) accounts in partitions \[[^\]]*\] in ([\d.]+)s")
@@ -100,53 +100,6 @@ def rss_mb(pid: int) -> dict[str, float]:
             name, value, _ = line.split()
             out[{"VmRSS:": "rss_mb", "VmHWM:": "peak_rss_mb"}[name]] = round(int(value) / 1024, 1)
     return out
-
-
-def processed(worker) -> int:
-    if worker.proc.poll() is not None:
-        raise RuntimeError(f"the worker exited with {worker.proc.returncode}:\n{worker.log_tail(40)}")
-    m = worker.http_json("/metrics.json")
-    return m["events_valid"] + m["events_duplicate"] + m.get("events_redelivered", 0) + m["dead_letters"]
-
-
-class WorkerDied(RuntimeError):
-    pass
-
-
-def wait_processed(workers: list, n: int, what: str, stall: float = 180.0, poll: float = 0.2,
-                   progress: list | None = None) -> dict[str, Any]:
-    """Poll /metrics.json until the workers processed ``n`` events together; seconds from the first one.
-
-    ``progress`` (a list) gets (seconds since the first event, events processed) every 30 s.
-    """
-    first = last_change = None
-    seen, next_log = -1, 0.0
-    while True:
-        try:
-            done = sum(processed(w) for w in workers)
-        except (OSError, RuntimeError) as e:
-            time.sleep(2.0)  # let a dying worker finish writing its log
-            dead = [w for w in workers if w.proc.poll() is not None]
-            if not dead:
-                raise
-            raise WorkerDied(f"{what}: a worker exited after {seen:,} of {n:,} events") from e
-        now = time.perf_counter()
-        if done and first is None:
-            first = now
-        if done != seen:
-            seen, last_change = done, now
-        if now >= next_log:
-            next_log = now + 30
-            log(f"{what}: {done:,}/{n:,} processed")
-            if progress is not None and first is not None:
-                progress.append([round(now - first, 1), done])
-        if done >= n:
-            break
-        if last_change is not None and now - last_change > stall:
-            raise TimeoutError(f"{what}: stuck at {done} of {n}:\n{workers[0].log_tail()}")
-        time.sleep(poll)
-    seconds = now - first
-    return {"events": done, "first_to_last_seconds": round(seconds, 2), "events_per_s": rate(done, seconds)}
 
 
 def settle_funnel(worker, timeout: float = 600.0) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (REPO, TopicNames, broker, delete_topics, emit, fresh_prefix, log, machine, median, parser,
-                          prepare, produce, rate, ratio, raw_consume)
+                          prepare, produce, rate, ratio, raw_consume, wait_processed)
 
 # Faust reads these settings from the environment itself (faust/types/settings: env_name).
 KNOBS: list[tuple[str, dict[str, str], list[str]]] = [
@@ -114,27 +114,9 @@ def run_worker(bootstrap: str, prefix: str, events: int, workdir: Path, env: dic
             spy = subprocess.Popen([_py_spy(), "record", "--pid", str(worker.proc.pid), "-r", "100",
                                     "-f", "raw", "-o", str(profile)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        first = last_change = None
-        seen, metrics, next_log = -1, {}, 0.0
-        deadline = time.monotonic() + 120 + events / 100
-        while True:
-            metrics = worker.http_json("/metrics.json")
-            done = (metrics["events_valid"] + metrics["events_duplicate"] + metrics.get("events_redelivered", 0)
-                    + metrics["dead_letters"])
-            now = time.perf_counter()
-            if done and first is None:
-                first = now
-            if done != seen:
-                seen, last_change = done, now
-            if now >= next_log:
-                next_log = now + 15
-                log(f"worker: {done}/{events} processed")
-            if done >= events:
-                break
-            if time.monotonic() > deadline or (last_change and now - last_change > 120):
-                raise TimeoutError(f"worker processed {done} of {events}:\n{worker.log_tail()}")
-            time.sleep(poll)
-        seconds = now - first
+        waited = wait_processed([worker], events, "worker", stall=120.0, poll=poll)
+        done, seconds = waited["events"], waited["first_to_last_seconds"]
+        metrics = worker.http_json("/metrics.json")
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)

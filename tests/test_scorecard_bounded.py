@@ -71,3 +71,21 @@ def test_response_times_keep_three_significant_figures(ms, bucket):
 def test_response_bucket_is_at_most_half_a_percent_off():
     for ms in range(1_000, 2_000_000, 997):
         assert abs(response_bucket(ms) - ms) <= ms * 0.005
+
+
+def test_add_to_a_live_total_keeps_its_latest_instant_right():
+    # Contributor.add_to writes Partial.counts directly (the replay's hot loop); a total whose
+    # maximum was already asked for must not keep showing an instant that was taken away.
+    from baton.scorecard.contribution import account_facts
+
+    rng = random.Random(3)
+    states = sorted((fold(_lead_history(n, rng)) for n in (1, 2)), key=lambda state: state.as_of)
+    older, newer = (account_facts(state) for state in states)
+    into: dict[str, Partial] = {}
+    older.add_to(into)
+    newer.add_to(into)
+    newest = into["all"].latest()
+    assert newest == states[1].as_of
+    newer.add_to(into, -1)
+    assert into["all"].latest() is not None and into["all"].latest() < newest
+    assert into["all"].latest() == max(k[1] for k in into["all"].counts if k[0] == "latest")

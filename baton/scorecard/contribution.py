@@ -117,7 +117,7 @@ class Contributor:
                         counts[key] = value
                     else:
                         del counts[key]
-        for facts in (self.once_by_scope(), self._latest_facts(), self.stage):
+        for facts, latest in ((self.once_by_scope(), False), (self._latest_facts(), True), (self.stage, False)):
             for scope, key in facts:
                 part = into.get(scope)
                 if part is None:
@@ -128,6 +128,8 @@ class Contributor:
                     counts[key] = value
                 else:
                     del counts[key]
+                if latest:
+                    part.forget_latest()  # written past Partial.add: its cached maximum may be stale
 
     def _latest_facts(self) -> list[tuple[str, FactKey]]:
         return [(scope, ("latest", t)) for scope, t in self.latest_by_scope().items()]

@@ -87,6 +87,10 @@ class Partial:
         elif instant == top:
             self._latest = _UNKNOWN
 
+    def forget_latest(self) -> None:
+        """Drop the cached maximum of "latest" (after ``counts`` was written directly)."""
+        self._latest = _UNKNOWN
+
     def latest(self) -> int | None:
         """The greatest instant in the "latest" multiset (the record's ``as_of``), or None."""
         if self._latest is _UNKNOWN:
