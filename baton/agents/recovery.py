@@ -81,15 +81,24 @@ def register(baton: "BatonApp") -> None:
         # records prefetched while a rebalance runs are dropped by Faust, and its seek afterwards
         # moves back only the partitions that have a committed offset. A kept partition without
         # one was seen never to deliver its first records. Start such partitions from their
-        # beginning (what "earliest" means); Faust's own seek, right after this, still moves
-        # every committed one to its commit.
+        # beginning (what "earliest" means).
         consumer = baton.faust.consumer
         own_topics = set(baton.names.inputs) | {baton.timers_topic_name, baton.notifications.get_topic_name(),
                                                 baton.parts_topic.get_topic_name()}
-        committed = getattr(consumer, "_committed_offset", {})
-        for tp in consumer.assignment():
-            if tp.topic in own_topics and not committed.get(tp):
-                await consumer.seek(tp, 0)
+        assigned = [tp for tp in consumer.assignment() if tp.topic in own_topics]
+        if not assigned:
+            return
+        # The broker's commits, not Faust's own record of them: in a fresh process that is
+        # still empty here (Faust fills it in its seek right after this), so every partition
+        # was sought to 0 and then back, racing the fetch (the likely cause of a timer breach
+        # told twice after a restart in CI). This is the same seek Faust makes next, run on
+        # the consumer's thread as Faust runs it.
+        committed = await consumer.seek_to_committed()
+        uncommitted = {tp: 0 for tp in assigned if not committed.get(tp)}
+        if uncommitted:
+            # seek_wait, not seek: Faust's seek calls aiokafka from this thread while the consumer
+            # thread may be fetching, which crashed a restarting worker (KeyError in aiokafka's fetcher).
+            await consumer.seek_wait(uncommitted)
 
     baton.accounts.on_recover(rewind_uncommitted)
     baton.accounts.on_recover(rebuild)
