@@ -155,3 +155,23 @@ def test_funnel_record_is_published_for_the_account(kafka_bootstrap, prefix, wor
     assert latest["stage"] == "mql"
     assert latest["owner_id"] == "r-1" and latest["source"] == "marketing"
     assert latest["first_contact_at"] == "2026-11-22T10:20:00.000Z"
+
+
+def test_the_worker_reports_how_late_its_event_loop_runs(worker):
+    # baton.agents.loop_watch: probes every 0.25 s, a Prometheus histogram and the recent figures.
+    import re
+    import time
+    import urllib.request
+
+    def probes() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        found = re.search(r"^baton_event_loop_lag_seconds_count (\S+)$", text, re.M)
+        assert found, "no baton_event_loop_lag_seconds histogram at /metrics"
+        return float(found.group(1))
+
+    first = probes()
+    time.sleep(1.2)
+    assert probes() >= first + 3  # about 4 probes a second
+    lag = worker.http_json("/metrics.json")["event_loop_lag_ms"]
+    assert set(lag) == {"last", "max_10s"} and 0 <= lag["last"] <= lag["max_10s"]

@@ -9,8 +9,8 @@ if TYPE_CHECKING:
 
 
 def register_agents(baton: "BatonApp") -> None:
-    from baton.agents import (delivery, funnel_publisher, intake, plan_watch, recovery, scorecard_publisher,
-                              scorecard_view, timer_checks, views)
+    from baton.agents import (delivery, funnel_publisher, intake, loop_watch, plan_watch, recovery,
+                              scorecard_publisher, scorecard_view, timer_checks, views)
 
     intake.register(baton)
     funnel_publisher.register(baton)
@@ -21,3 +21,4 @@ def register_agents(baton: "BatonApp") -> None:
     plan_watch.register(baton)
     delivery.register(baton)
     views.register(baton)
+    loop_watch.register(baton)

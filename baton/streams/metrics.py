@@ -15,6 +15,8 @@ class WorkerMetrics:
     funnel_records: int = 0
     misrouted_records: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    # The latest probe of baton.agents.loop_watch and the largest of the last 10 s.
+    event_loop_lag_ms: dict[str, float] = field(default_factory=lambda: {"last": 0.0, "max_10s": 0.0})
 
     def as_dict(self) -> dict:
         return asdict(self)
