@@ -303,8 +303,8 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-__all__ = ["INPUT_TOPICS", "TopicNames", "broker", "emit", "load_events", "log", "machine", "median", "parser",
-           "prepare", "produce", "rate", "ratio", "raw_consume"]
+__all__ = ["INPUT_TOPICS", "TopicNames", "WorkerDied", "broker", "emit", "load_events", "log", "machine", "median",
+           "parser", "prepare", "processed", "produce", "rate", "ratio", "raw_consume", "wait_processed"]
 
 
 # --- waiting for workers ------------------------------------------------------------------------------------
@@ -329,6 +329,8 @@ def wait_processed(workers: list, n: int, what: str, stall: float = 180.0, poll:
 
     ``progress`` (a list) gets (seconds since the first event, events processed) every 30 s.
     """
+    if n <= 0:
+        raise ValueError(f"{what}: nothing to wait for ({n} events)")
     first = last_change = None
     seen, next_log = -1, 0.0
     while True:

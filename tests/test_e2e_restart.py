@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -36,5 +37,42 @@ def test_account_state_and_dedup_survive_a_restart(kafka_bootstrap, tmp_path, st
         assert metrics["events_duplicate"] == 1
         # A clean stop commits: the restarted worker reads nothing it had already processed.
         assert metrics["events_redelivered"] == 0, metrics
+    finally:
+        worker.stop()
+
+
+def test_state_an_older_baton_wrote_is_read_or_reported_and_never_stops_the_worker(kafka_bootstrap, tmp_path):
+    # Before commit 75cb70e the spend table kept a history per campaign; a worker upgraded over
+    # such a changelog must still count that spend. An entry nobody can read (here: not JSON)
+    # is left out with an error naming it, and every other entry still counts.
+    from kafka import KafkaProducer
+
+    from polling import eventually
+
+    prefix = f"ol{uuid.uuid4().hex[:8]}."
+    worker = WorkerProcess(kafka_bootstrap, prefix, tmp_path).start()  # creates the tables' changelogs
+    try:
+        worker.stop()
+        old_spend = {"account_id": "c-9", "events": [
+            {"id": "evt_old_spend_1", "type": "spend.recorded", "t": 1_794_860_587_000, "src": ["spend", 0, 0],
+             "data": {"spend_id": "sp-1", "amount": 12_345, "currency": "USD", "team": "marketing",
+                      "campaign_id": "c-9"}}]}
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        producer.send(f"{worker.app_id}-spend-changelog", key=b"c-9", value=json.dumps(old_spend).encode(), partition=0)
+        producer.send(f"{worker.app_id}-accounts-changelog", key=b"acct_unreadable", value=b"not json", partition=0)
+        producer.flush()
+        producer.close()
+        worker.start()
+
+        def marketing_spend():
+            try:
+                return worker.http_json("/scorecard?scope=all")["spend"]["marketing"]
+            except Exception:  # noqa: BLE001 - no scorecard yet
+                return None
+
+        assert eventually(lambda: marketing_spend() == {"USD": 12_345}, 60), marketing_spend()
+        assert worker.http_json("/metrics.json")["unreadable_state_entries"] == 1
+        assert "accounts table entry b'acct_unreadable' cannot be read" in worker.log_path.read_text()
+        assert worker.proc.poll() is None
     finally:
         worker.stop()

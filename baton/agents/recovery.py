@@ -29,6 +29,21 @@ log = logging.getLogger(__name__)
 YIELD_EVERY = 2_000  # accounts folded between yields to the event loop
 
 
+def spend_events(raw: bytes) -> list[dict]:
+    """The ``spend.recorded`` events one ``spend`` table entry holds.
+
+    One event per entry, keyed by its id (since commit 75cb70e). Before that, entries were
+    keyed by campaign and held a history like an account's (``{"account_id", "events"}``):
+    still read, so a worker upgraded over an old changelog counts that spend too.
+    """
+    doc = orjson.loads(raw)
+    if "events" in doc:
+        return [ev for ev in doc["events"] if ev.get("type") == "spend.recorded"]
+    if "id" not in doc or "data" not in doc:
+        raise ValueError("neither a spend event nor a history of them")
+    return [doc]
+
+
 def partition_of(history_events: list[dict], key: bytes, partitions: int) -> int:
     """The input partition an account's events arrive in (its latest event's), else murmur2's."""
     for ev in reversed(history_events):
@@ -53,11 +68,15 @@ def register(baton: "BatonApp") -> None:
         dues = DueQueue()
         accounts = 0
         for key, raw in baton.accounts.items():
-            history = AccountHistory.from_bytes(raw)
-            p = partition_of(history.events, key, baton.partitions)
-            if p not in active:
+            try:
+                history = AccountHistory.from_bytes(raw)
+                p = partition_of(history.events, key, baton.partitions)
+                if p not in active:
+                    continue
+                state = fold(history)
+            except Exception as exc:  # noqa: BLE001 - one unreadable entry must not cost every other account
+                unreadable("accounts", key, exc)
                 continue
-            state = fold(history)
             cards[p].apply_account(None, state)
             for due in open_checks(state, history, settings.sla_seconds, settings.payment_missing_days):
                 dues.push(due)
@@ -66,15 +85,42 @@ def register(baton: "BatonApp") -> None:
             if accounts % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let the consumer heartbeat: a long rebuild must not look dead
         for key, raw in baton.spend.items():
-            ev = orjson.loads(raw)
-            p = ev["src"][1] if ev.get("src") else expected_partition(key, baton.partitions)
-            if p in active:
-                cards[p].apply_spend(ev)
+            try:
+                events = spend_events(raw)
+            except Exception as exc:  # noqa: BLE001 - as above
+                unreadable("spend", key, exc)
+                continue
+            for ev in events:
+                p = ev["src"][1] if ev.get("src") else expected_partition(key, baton.partitions)
+                if p in active:
+                    cards[p].apply_spend(ev)
         baton.part_cards = cards
         baton.dirty_parts = {p: set(card.partials) for p, card in cards.items()}
         baton.due_queue = dues
         log.info("recovered %d accounts in partitions %s in %.2fs: %d timer checks pending",
                  accounts, sorted(active), time.perf_counter() - started, len(dues))
+
+    def unreadable(table: str, key: bytes, exc: Exception) -> None:
+        baton.metrics.unreadable_state_entries += 1
+        log.error("%s table entry %r cannot be read (%s: %s): it is left out of the scorecard and timer checks. "
+                  "It was probably written by an incompatible Baton version; `baton replay` recomputes the "
+                  "scorecard from the input topics", table, key, type(exc).__name__, exc)
+
+    async def after_recovery() -> None:
+        # One callback, in this order: Faust keeps a table's recovery callbacks in a set (no
+        # order) and only logs what they raise, as "Task exception was never retrieved".
+        try:
+            await asyncio.wait_for(rewind_uncommitted(), baton.faust.conf.broker_request_timeout)
+        except Exception as exc:  # noqa: BLE001 - a workaround failing must not cost the rebuild
+            log.warning("could not check partitions for missing commits after recovery (%s: %s); a partition "
+                        "that has none may skip its first records until the next rebalance",
+                        type(exc).__name__, exc)
+        try:
+            await rebuild()
+        except Exception as exc:  # noqa: BLE001 - else the worker would run on with totals that count nothing
+            log.critical("could not rebuild the scorecard and timer checks after recovery (%s: %s): stopping the "
+                         "worker", type(exc).__name__, exc)
+            await baton.faust.crash(exc)
 
     async def rewind_uncommitted() -> None:
         # Workaround (docs/architecture.md, "Partitions without a commit after a rebalance"):
@@ -100,5 +146,4 @@ def register(baton: "BatonApp") -> None:
             # thread may be fetching, which crashed a restarting worker (KeyError in aiokafka's fetcher).
             await consumer.seek_wait(uncommitted)
 
-    baton.accounts.on_recover(rewind_uncommitted)
-    baton.accounts.on_recover(rebuild)
+    baton.accounts.on_recover(after_recovery)

@@ -129,7 +129,7 @@ class Contributor:
                 else:
                     del counts[key]
                 if latest:
-                    part.forget_latest()  # written past Partial.add: its cached maximum may be stale
+                    part.note_latest(key[1], present=bool(value))  # written past Partial.add: keep its maximum right
 
     def _latest_facts(self) -> list[tuple[str, FactKey]]:
         return [(scope, ("latest", t)) for scope, t in self.latest_by_scope().items()]

@@ -73,9 +73,11 @@ class Partial:
             else:
                 del self.counts[key]
             if key[0] == "latest":
-                self._track_latest(key[1], present=bool(value))
+                self.note_latest(key[1], present=bool(value))
 
-    def _track_latest(self, instant: int, present: bool) -> None:
+    def note_latest(self, instant: int, present: bool) -> None:
+        """Keep the cached maximum right after ``("latest", instant)`` was added (``present``) or
+        removed: ``add`` calls it, and so must a caller that writes ``counts`` directly."""
         # Keeps the maximum of the "latest" multiset without a scan per flush: a newer
         # instant raises it, and only removing the maximum itself forgets it.
         top = self._latest
@@ -86,10 +88,6 @@ class Partial:
                 self._latest = instant
         elif instant == top:
             self._latest = _UNKNOWN
-
-    def forget_latest(self) -> None:
-        """Drop the cached maximum of "latest" (after ``counts`` was written directly)."""
-        self._latest = _UNKNOWN
 
     def latest(self) -> int | None:
         """The greatest instant in the "latest" multiset (the record's ``as_of``), or None."""

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+import weakref
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Iterator
 
 import faust
 from aiokafka.errors import ProducerClosed
+from faust.streams import _current_event
 from faust.types import TP
 
 from prometheus_client import CollectorRegistry
@@ -40,6 +44,27 @@ def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
 
 
+class _PartitionOnly:
+    """Stands for Faust's current event where a store only asks for its partition."""
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+@contextmanager
+def _in_partition(partition: int) -> Iterator[None]:
+    # A RocksDB store keeps one database per partition and takes it from the current event
+    # (faust.stores.rocksdb Store._set): outside an agent's event, name the key's own.
+    stand_in = _PartitionOnly(partition)
+    token = _current_event.set(weakref.ref(stand_in))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
 class BatonApp:
     def __init__(self, settings: Settings, partitions: int | None = None, router: Router | None = None) -> None:
         if not settings.bootstrap_servers:
@@ -58,6 +83,7 @@ class BatonApp:
         # Decoded histories of recently seen accounts in front of the accounts table.
         self.account_cache = AccountCache(settings.account_cache_size)
         self.due_queue = DueQueue()
+        self._changelog_order = asyncio.Lock()  # see write_table_now
         # Scorecard totals of each input partition this worker owns, and the scopes
         # changed since they were last published (rebuilt by baton.agents.recovery).
         self.part_cards: dict[int, Scorecard] = {}
@@ -135,13 +161,21 @@ class BatonApp:
         Faust's own table write only buffers the record (the Faust producer's pending queue,
         then aiokafka): fine for state rebuilt from the input, too late for what must survive
         a crash the moment it is written (the delivery ledger). Straight to aiokafka, in the
-        partition Faust's partitioner would choose (murmur2 of the key).
+        partition Faust's partitioner would choose (murmur2 of the key over the table's
+        partitions), and for a RocksDB store into that partition's database.
+
+        The table changes before the first ``await``, so a caller's read-modify-write of a key
+        never reads a value another write has replaced; and records are queued in the order the
+        table changed (one lock, FIFO), so compaction keeps the newest value of a key.
         """
+        partition = expected_partition(key, table.partitions)
+        with _in_partition(partition):
+            table.data[key] = value
         producer = self.kafka_producer()
         topic = table.changelog_topic.get_topic_name()
-        partition = expected_partition(key, len(await producer.client._wait_on_metadata(topic)))
-        table.data[key] = value
-        metadata = await (await producer.send(topic, value, key=key, partition=partition))
+        async with self._changelog_order:
+            sent = await producer.send(topic, value, key=key, partition=partition)
+        metadata = await sent
         table.data.set_persisted_offset(TP(topic, partition), metadata.offset)
 
     async def send_output(self, out: "OutputBatch") -> None:
