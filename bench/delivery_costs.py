@@ -20,28 +20,14 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
-import multiprocessing
 import pstats
 import sys
 import time
 
-from bench.common import REPO, emit, log, machine, parser, ratio
+from bench.common import emit, log, machine, parser, ratio
+from bench.latency import Child, slack_server_child
 
 CHANNELS = ["#sales", "#finance", "#sales-management"]
-
-
-def _server(conn) -> None:
-    sys.path.insert(0, str(REPO / "tests"))
-    from slack_server import SlackServer
-
-    async def main() -> None:
-        server = await SlackServer(port=0).start()
-        conn.send((server.token, server.api_url))
-        while not conn.poll():
-            server.received.clear()  # the bench does not need what arrived
-            await asyncio.sleep(0.2)
-
-    asyncio.run(main())
 
 
 def notifications(n: int):
@@ -115,10 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="add the functions that cost most (cProfile)")
     args = p.parse_args(argv)
 
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(target=_server, args=(child,), daemon=True)
-    server.start()
-    token, api_url = parent.recv()
+    slack = Child(slack_server_child)  # the latency bench's Slack-contract server process
+    token, api_url = slack.first()
     try:
         profile = cProfile.Profile() if args.profile else None
         log(f"delivering {args.messages} messages through Baton's dispatcher")
@@ -126,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"posting {args.messages} requests with plain aiohttp")
         raw = asyncio.run(raw_aiohttp(token, api_url, args.messages))
     finally:
-        parent.send("stop")
-        server.join(5)
-        server.kill()
+        slack.stop()
     result = {
         "bench": "delivery_costs",
         "baton": baton,

@@ -41,7 +41,7 @@ TARGET_P99_MS = 100.0
 # --- helpers in child processes ---------------------------------------------------------------------------------
 
 
-def _slack_child(conn) -> None:
+def slack_server_child(conn) -> None:
     """The Slack-contract server; on "dump" answers [(notification ids, arrival monotonic)]."""
     import asyncio
     import sys
@@ -266,7 +266,7 @@ def main() -> None:
         prefix = fresh_prefix("lat")
         names = TopicNames(prefix)
         create_topics(bootstrap, names.inputs, args.partitions)
-        slack = Child(_slack_child)
+        slack = Child(slack_server_child)
         token, api_url = slack.first()
         env = {"BATON_SLACK__BOT_TOKEN": token, "BATON_SLACK__API_URL": api_url,
                "BATON_DELIVERY__RATE_LIMITS__SLACK": str(args.slack_rate),

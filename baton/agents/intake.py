@@ -21,11 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from typing import TYPE_CHECKING
 
 import orjson
-from faust.streams import _current_event
 from faust.types import TP
 
 from baton.funnel.fold import fold
@@ -33,6 +31,7 @@ from baton.funnel.history import AccountHistory, compact
 from baton.rules.drafts import Draft
 from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, payment_missing
 from baton.streams.account_cache import CachedAccount
+from baton.streams.current_event import in_event
 from baton.streams.output_batch import OutputBatch
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.decode import dead_letter as build_dead_letter
@@ -68,11 +67,6 @@ def fit_dead_letter(dl: DeadLetter) -> bytes:
             f"letter; the original is at {dl.topic} partition {dl.partition} offset {dl.offset}]")
     return dumps(dl.model_copy(update={"raw": dl.raw[:KEPT_RAW_CHARS], "raw_base64": None,
                                        "reason": dl.reason + note}))
-
-
-def in_event(event) -> None:
-    """Make ``event`` Faust's current event: table writes go to its partition (as in a per-event agent)."""
-    _current_event.set(weakref.ref(event))
 
 
 class Batch:

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from contextlib import contextmanager
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import faust
 from aiokafka.errors import ProducerClosed
-from faust.streams import _current_event
 from faust.types import TP
 
 from prometheus_client import CollectorRegistry
@@ -26,6 +22,7 @@ from baton.rules.drafts import Draft, Router, to_notification
 from baton.streams.records import Notification
 from baton.settings import Settings
 from baton.streams.account_cache import AccountCache
+from baton.streams.current_event import in_partition
 from baton.streams.metrics import WorkerMetrics
 from baton.streams.partitioning import expected_partition
 from baton.scorecard import Scorecard
@@ -42,27 +39,6 @@ RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_s
 
 def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
-
-
-class _PartitionOnly:
-    """Stands for Faust's current event where a store only asks for its partition."""
-
-    __slots__ = ("message", "__weakref__")
-
-    def __init__(self, partition: int) -> None:
-        self.message = SimpleNamespace(partition=partition)
-
-
-@contextmanager
-def _in_partition(partition: int) -> Iterator[None]:
-    # A RocksDB store keeps one database per partition and takes it from the current event
-    # (faust.stores.rocksdb Store._set): outside an agent's event, name the key's own.
-    stand_in = _PartitionOnly(partition)
-    token = _current_event.set(weakref.ref(stand_in))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 class BatonApp:
@@ -169,7 +145,7 @@ class BatonApp:
         table changed (one lock, FIFO), so compaction keeps the newest value of a key.
         """
         partition = expected_partition(key, table.partitions)
-        with _in_partition(partition):
+        with in_partition(partition):  # a RocksDB store writes to the current event's partition
             table.data[key] = value
         producer = self.kafka_producer()
         topic = table.changelog_topic.get_topic_name()
