@@ -26,7 +26,7 @@ import orjson
 from bench.common import (TopicNames, broker, create_topics, delete_topics, emit, fresh_prefix, log, machine,
                           parser)
 from bench.common import _produce as produce_batches
-from bench.latency import Child, _slack_child
+from bench.latency import Child, slack_server_child
 
 
 def payments(n: int, tag: str) -> list[tuple[str, bytes, bytes]]:
@@ -57,7 +57,7 @@ def one_round(bootstrap: str, args, round_no: int) -> dict[str, Any]:
 
     prefix = fresh_prefix("kb")
     create_topics(bootstrap, TopicNames(prefix).inputs, args.partitions)
-    slack = Child(_slack_child)
+    slack = Child(slack_server_child)
     token, api_url = slack.first()
     env = {"BATON_SLACK__BOT_TOKEN": token, "BATON_SLACK__API_URL": api_url,
            "BATON_DELIVERY__RATE_LIMITS__SLACK": "0", "BATON_DELIVERY__DIGEST_THRESHOLD": "100000",
