@@ -274,6 +274,12 @@ def median(values: list[float]) -> float:
     return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine() -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -303,7 +309,7 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-__all__ = ["INPUT_TOPICS", "TopicNames", "WorkerDied", "broker", "emit", "load_events", "log", "machine", "median",
+__all__ = ["INPUT_TOPICS", "TopicNames", "WorkerDied", "broker", "cpu_seconds", "emit", "load_events", "log", "machine", "median",
            "parser", "prepare", "processed", "produce", "rate", "ratio", "raw_consume", "wait_processed"]
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from bench.common import (REPO, TopicNames, broker, create_topics, delete_topics, emit, fresh_prefix, load_events,
+from bench.common import (REPO, cpu_seconds, TopicNames, broker, create_topics, delete_topics, emit, fresh_prefix, load_events,
                           log, machine, ratio)
 
 TARGET_P99_MS = 100.0
@@ -71,29 +71,39 @@ def slack_server_child(conn) -> None:
     asyncio.run(main())
 
 
-def _kafka_child(conn, bootstrap: str, topic: str) -> None:
-    """A plain consumer of the payments topic from its end: {event id: arrival monotonic} on "dump"."""
+def _kafka_child(conn, bootstrap: str, payments: str, notifications: str) -> None:
+    """Plain consumers from the topics' end. On "dump": ({payment id: arrival monotonic} on the payments
+    topic, {payment id: arrival monotonic of its ``payment-to-sales`` record} on ``m2c.notifications``).
+
+    The first is what Kafka alone costs; the second splits Baton's latency into the intake
+    (payment produced -> its notification readable in Kafka) and the delivery (-> Slack).
+    """
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    tps = [TopicPartition(topic, p) for topic in (payments, notifications)
+           for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(tps)
     consumer.seek_to_end(*tps)
     for tp in tps:
         consumer.position(tp)
     conn.send("ready")
     seen: dict[str, float] = {}
+    notified: dict[str, float] = {}
     while True:
-        for records in consumer.poll(timeout_ms=20).values():
+        for tp, records in consumer.poll(timeout_ms=20).items():
             now = time.monotonic()
             for rec in records:
-                ev = orjson.loads(rec.value)
-                if ev.get("type") == "payment.succeeded":
-                    seen[ev["id"]] = now
+                doc = orjson.loads(rec.value)
+                if tp.topic == payments:
+                    if doc.get("type") == "payment.succeeded":
+                        seen[doc["id"]] = now
+                elif doc.get("rule") == "payment-to-sales":
+                    notified.setdefault(doc["id"].split(":", 1)[1], now)
         if conn.poll():
             command = conn.recv()
             if command == "dump":
-                conn.send(seen)
+                conn.send((seen, notified))
             elif command == "stop":
                 break
     consumer.close()
@@ -242,6 +252,8 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds produced before measuring (default %(default)s)")
     p.add_argument("--accounts", type=int, default=10_000, help="simulated accounts (default %(default)s)")
     p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes in the consumer group (default %(default)s; at most --partitions do work)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--slack-rate", type=float, default=0.0,
                    help="Baton's Slack rate limit per channel, messages/s (default 0: unlimited)")
@@ -256,6 +268,7 @@ def main() -> None:
                    help="also write every payment's (seconds since the first, latency ms) as JSON lines")
     args = p.parse_args()
 
+    from bench.scale import balanced
     from tests.worker_process import WorkerProcess
 
     facts = machine()  # load average before this run adds its own
@@ -274,15 +287,22 @@ def main() -> None:
                "BATON_FLUSH_INTERVAL_SECONDS": "1.0", "BATON_LOG_LEVEL": "info",
                **dict(item.split("=", 1) for item in args.worker_env)}
         with tempfile.TemporaryDirectory(prefix="baton-latency-") as tmp:
-            worker = WorkerProcess(bootstrap, prefix, Path(tmp), env)
+            workers = [WorkerProcess(bootstrap, prefix, Path(tmp) / f"w{i}", env) for i in range(args.workers)]
             kafka = None
             try:
-                worker.start(timeout=180)
-                kafka = Child(_kafka_child, bootstrap, names.payments)
+                for worker in workers:
+                    worker.start(timeout=180)
+                if len(workers) > 1:
+                    balanced(workers)
+                kafka = Child(_kafka_child, bootstrap, names.payments, names.notifications)
                 kafka.first()
-                spy = _start_profile(worker.proc.pid, args.profile)
+                spy = _start_profile(workers[0].proc.pid, args.profile)
                 log(f"producing {args.rate:g} events/s for {args.warmup:g} + {args.seconds:g} s")
+                cpu_before, started = [cpu_seconds(w.proc.pid) for w in workers], time.monotonic()
                 sent_at, produced = produce_steadily(bootstrap, prefix, events, args.rate, args.seconds, args.warmup)
+                elapsed = time.monotonic() - started
+                worker_cpu_share = [round((cpu_seconds(w.proc.pid) - before) / elapsed, 3)
+                                    for w, before in zip(workers, cpu_before)]
                 _stop_profile(spy)
                 log(f"{len(sent_at)} payments measured; waiting for Slack")
                 deadline = time.monotonic() + 90
@@ -296,13 +316,14 @@ def main() -> None:
                     if set(sent_at) <= set(arrived):
                         break
                     time.sleep(1.0)
-                at_kafka = kafka.ask("dump")
-                metrics = worker.http_json("/metrics.json")
+                at_kafka, at_notifications = kafka.ask("dump")
+                metrics = [w.http_json("/metrics.json") for w in workers]
             finally:
                 if kafka is not None:
                     kafka.stop()
                 slack.stop()
-                worker.stop()
+                for worker in workers:
+                    worker.stop()
         if not args.keep_topics:
             delete_topics(bootstrap, prefix.rstrip("."))
 
@@ -330,13 +351,21 @@ def main() -> None:
         "payments_missing_at_slack": len(set(sent_at) - set(arrived)),
         "baton_ms": baton,
         "kafka_only_ms": plain,
+        # Where Baton's latency goes: the notification record readable in Kafka, then at Slack.
+        "stages_ms": {
+            "intake": summary_ms([at_notifications[i] - t for i, t in sent_at.items() if i in at_notifications]),
+            "delivery": summary_ms([arrived[i] - at_notifications[i] for i in sent_at
+                                    if i in arrived and i in at_notifications]),
+        },
         "slack_messages_by_channel": lanes,
         "ratio_p50_baton_to_kafka": ratio(baton.get("p50", 0), plain.get("p50", 0)),
         "ratio_p99_baton_to_kafka": ratio(baton.get("p99", 0), plain.get("p99", 0)),
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": bool(baton.get("p99") is not None and baton["p99"] < TARGET_P99_MS),
+        "workers": args.workers,
+        "worker_cpu_share": worker_cpu_share,  # per worker, of one core, while producing (1.0: a core's worth)
         "worker_env": env | {"BATON_SLACK__BOT_TOKEN": "(test token)"},
-        "worker_metrics": {k: v for k, v in metrics.items() if k != "by_type"},
+        "worker_metrics": [{k: v for k, v in m.items() if k != "by_type"} for m in metrics],
         "machine": facts,
     }
     if args.profile is not None and args.profile.exists():
