@@ -48,10 +48,9 @@ log = logging.getLogger(__name__)
 MAX_STATE_BYTES = 900_000
 MAX_DEAD_LETTER_BYTES = 900_000
 KEPT_RAW_CHARS = 100_000
-# A batch closes at this many records or after this long, whichever comes first: the
-# wait bounds the latency a batch adds when records trickle in.
+# A batch closes at this many records or after ``settings.intake_batch_seconds``, whichever
+# comes first: the wait bounds the latency a batch adds when records trickle in.
 BATCH_MAX_RECORDS = 500
-BATCH_WITHIN_SECONDS = 0.005
 
 
 def fit_dead_letter(dl: DeadLetter) -> bytes:
@@ -118,6 +117,18 @@ def register(baton: "BatonApp") -> None:
             cache.put(key, entry)
         return entry
 
+    def forget(batch: Batch, key: bytes) -> None:
+        """Drop what memory holds of an account beyond what is stored (an event that was
+        rejected or failed half-way may have changed its cached history and state in place)."""
+        cache.drop(key)
+        if key in baton.pending_funnel:
+            written = batch.writes.get(key)
+            raw = written[0] if written is not None else accounts.get(key)
+            if raw:
+                baton.pending_funnel[key] = fold(AccountHistory.from_bytes(raw))
+            else:
+                del baton.pending_funnel[key]
+
     def store(batch: Batch, key: bytes, entry: CachedAccount, stored: bytes, event) -> None:
         batch.writes[key] = (stored, event)
         cache.put(key, entry)  # again: a small cache may have let it go meanwhile
@@ -173,6 +184,9 @@ def register(baton: "BatonApp") -> None:
         history = entry.history
         ev = compact(decoded)
         ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
+        card = baton.part_cards.get(msg.partition)
+        if entry.facts is None and entry.state is not None and card is not None:
+            entry.facts = card.facts(entry.state)  # before step() may advance the state in place
         result = step(history, ev, settings.sla_seconds, current=entry.state)
         if result.duplicate:
             metrics.events_duplicate += 1
@@ -186,7 +200,7 @@ def register(baton: "BatonApp") -> None:
         if result.changed:
             stored = history.to_bytes()
             if len(stored) > MAX_STATE_BYTES:
-                cache.drop(key)  # its history holds the event that is not stored
+                forget(batch, key)  # its history and state hold the event that is not stored
                 reject(batch, msg, f"the account's history would grow to {len(stored):,} bytes, past the "
                                   f"{MAX_STATE_BYTES:,} a Kafka record can carry: this event is not counted. "
                                   "Check the producer for a loop or oversized fields")
@@ -256,6 +270,8 @@ def register(baton: "BatonApp") -> None:
             store(batch, key, entry, history.to_bytes(), event)
 
     async def handle_batch(events) -> None:
+        produced_at = min((e.message.timestamp for e in events if e.message.timestamp), default=None)
+        baton.intake_delay.observe("picked_up", produced_at)
         batch = Batch()
         for event in events:
             msg = event.message
@@ -268,15 +284,16 @@ def register(baton: "BatonApp") -> None:
             except Exception as exc:  # noqa: BLE001 - one bad record must never stop the stream
                 log.exception("failed to process %s[%d]@%d", msg.topic, msg.partition, msg.offset)
                 if msg.key is not None:
-                    cache.drop(msg.key)  # it may hold a change that is not stored
+                    forget(batch, msg.key)  # memory may hold a change that is not stored
                 reject(batch, msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
                                    "it is kept here so it can be replayed once the cause is fixed")
         write_batch(batch)
         await baton.send_output(batch.out)
+        baton.intake_delay.observe("handled", produced_at)
 
     @app.agent(baton.inputs, name="intake")
     async def intake(stream):
-        async for events in stream.take_events(BATCH_MAX_RECORDS, within=BATCH_WITHIN_SECONDS):
+        async for events in stream.take_events(BATCH_MAX_RECORDS, within=settings.intake_batch_seconds):
             try:
                 await handle_batch(events)
             except Exception as exc:  # noqa: BLE001 - a batch whose output may not be in Kafka

@@ -22,6 +22,7 @@ def register(baton: "BatonApp") -> None:
         delivery = baton.dispatcher.metrics if baton.dispatcher is not None else None
         return web.json({**baton.metrics.as_dict(), "due_checks": len(baton.due_queue),
                          "pending_funnel": len(baton.pending_funnel),
+                         "intake_delay_ms": baton.intake_delay.summary_ms(),
                          "delivery": {k: v for k, v in vars(delivery).items()
                                       if isinstance(v, int) and not k.startswith("_")} if delivery else None})
 

@@ -220,11 +220,12 @@ def fold(history: AccountHistory) -> AccountState:
     """Replay the account's events in occurred_at order into its state."""
     st = AccountState(history.account_id)
     for ev in history.events:
-        _apply(st, ev)
+        apply_event(st, ev)
     return st
 
 
-def _apply(st: AccountState, ev: dict[str, Any]) -> None:
+def apply_event(st: AccountState, ev: dict[str, Any]) -> None:
+    """Advance ``st`` by one event, in place (``fold`` is this over the history in order)."""
     kind, t, d = ev["type"], ev["t"], ev["data"]
     st.event_count += 1
     st.as_of = t if st.as_of is None else max(st.as_of, t)

@@ -23,6 +23,7 @@ from baton.streams.records import Notification
 from baton.settings import Settings
 from baton.streams.account_cache import AccountCache
 from baton.streams.current_event import in_partition
+from baton.streams.intake_delay import IntakeDelay
 from baton.streams.metrics import WorkerMetrics
 from baton.streams.partitioning import expected_partition
 from baton.scorecard import Scorecard
@@ -54,6 +55,7 @@ class BatonApp:
         self.registry = CollectorRegistry()  # Prometheus series of this worker (/metrics)
         self.dispatcher = None  # set by baton.agents.delivery
         self.metrics = WorkerMetrics()
+        self.intake_delay = IntakeDelay(self.registry)
         # Accounts changed since the last funnel flush (key -> latest state).
         self.pending_funnel: dict[bytes, Any] = {}
         # Decoded histories of recently seen accounts in front of the accounts table.

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from baton.funnel.fold import AccountState, fold
-from baton.funnel.history import AccountHistory, Compact
+from baton.funnel.fold import AccountState, apply_event, fold
+from baton.funnel.history import AccountHistory, Compact, order_key
 from baton.rules.drafts import Draft
 from baton.rules.event_rules import rules_for
 
@@ -36,15 +36,24 @@ def source_of(topic: str, partition: int, offset: int) -> list[Any]:
 
 def step(history: AccountHistory, ev: Compact, sla_seconds: Callable[[str], int],
          current: AccountState | None = None) -> StepResult:
-    """``current``: ``fold(history)`` when the caller already has it (it saves a fold)."""
+    """``current``: ``fold(history)`` when the caller already has it. An event that sorts after
+    every event of the history (the usual case) is then applied to ``current`` in place: the
+    caller's state object becomes the new state and ``previous`` is None. Otherwise the
+    history is folded again and ``previous`` is the state before the event."""
     seen = history.get(ev["id"])
     if seen is not None:
         state = current if current is not None else fold(history)
         redelivered = "src" in ev and seen.get("src") == ev["src"]
         drafts = _drafts(ev, state, sla_seconds) if redelivered else []
         return StepResult(state, changed=False, duplicate=not redelivered, redelivered=redelivered, drafts=drafts)
+    events = history.events
+    if current is not None and (not events or order_key(events[-1]) <= order_key(ev)):
+        # fold(history + [ev]) == apply_event(fold(history), ev) when ev sorts last: no re-fold.
+        history.add(ev)
+        apply_event(current, ev)
+        return StepResult(current, changed=True, drafts=_drafts(ev, current, sla_seconds))
     previous = None
-    if history.events:
+    if events:
         previous = current if current is not None else fold(history)
     history.add(ev)
     state = fold(history)
