@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import insort
 from operator import itemgetter
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import orjson
 from pydantic import BaseModel
@@ -50,10 +50,17 @@ def _data_dict(data: BaseModel) -> dict[str, Any]:
 order_key = itemgetter("t", "id")
 
 
+class _Stored(NamedTuple):
+    data: bytes  # what to_bytes() returned
+    events_end: int  # the offset of the events array's closing "]"
+    count: int  # how many events it holds
+    fired: int  # how many fired checks it holds
+
+
 class AccountHistory:
     """Distinct events of one account, kept sorted by (occurred_at, id)."""
 
-    __slots__ = ("account_id", "events", "_by_id", "fired")
+    __slots__ = ("account_id", "events", "_by_id", "fired", "_stored")
 
     def __init__(self, account_id: str, events: Iterable[Compact] = (), fired: dict[str, Any] | None = None) -> None:
         self.account_id = account_id
@@ -62,6 +69,7 @@ class AccountHistory:
         # Timer checks that already fired for this account ("lead-sla:l-1" -> the due
         # record that fired it): kept beside the events, so folds and replays never see them.
         self.fired: dict[str, Any] = dict(fired or {})
+        self._stored: _Stored | None = None  # the last to_bytes(), to extend when events are appended
 
     @classmethod
     def of_distinct(cls, account_id: str, by_id: dict[str, Compact]) -> "AccountHistory":
@@ -72,6 +80,7 @@ class AccountHistory:
         history.events = sorted(by_id.values(), key=order_key)
         history._by_id = by_id
         history.fired = {}
+        history._stored = None
         return history
 
     def add(self, ev: Compact) -> bool:
@@ -83,6 +92,7 @@ class AccountHistory:
             self.events.append(ev)  # the common case: in order
         else:
             insort(self.events, ev, key=order_key)
+            self._stored = None  # no longer a prefix of the events
         return True
 
     def __contains__(self, event_id: str) -> bool:
@@ -95,10 +105,29 @@ class AccountHistory:
         return len(self.events)
 
     def to_bytes(self) -> bytes:
-        doc: dict[str, Any] = {"account_id": self.account_id, "events": self.events}
-        if self.fired:
-            doc["fired"] = self.fired
-        return orjson.dumps(doc)
+        """``orjson.dumps({"account_id", "events", "fired" if any})``, byte for byte.
+
+        An account's bytes are written after every change, and serialising the whole
+        history each time cost ~20 µs per event for a cached account (long-lived objects
+        spread over memory). Events appended since the last call are spliced into the
+        last bytes instead (a copy, no re-serialisation). ``fired`` only ever gains
+        entries, so its size tells whether it changed.
+        """
+        stored, events, fired = self._stored, self.events, self.fired
+        if stored is not None and stored.fired == len(fired):
+            if stored.count == len(events):
+                return stored.data
+            added = b",".join(orjson.dumps(ev) for ev in events[stored.count:])
+            if stored.count:
+                added = b"," + added
+            end = stored.events_end
+            data = stored.data[:end] + added + stored.data[end:]
+            self._stored = _Stored(data, end + len(added), len(events), stored.fired)
+            return data
+        head = b'{"account_id":' + orjson.dumps(self.account_id) + b',"events":' + orjson.dumps(events)
+        data = head + (b',"fired":' + orjson.dumps(fired) + b"}" if fired else b"}")
+        self._stored = _Stored(data, len(head) - 1, len(events), len(fired))
+        return data
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "AccountHistory":
