@@ -14,7 +14,11 @@ notification id in its metadata. Payments of the warm-up are not counted.
 
 Same-run baseline: a plain kafka-python consumer (another process) reading the
 payments topic, i.e. what Kafka alone costs from ``send()`` to a consumer.
-The JSON gives p50/p90/p99/max of both and their ratio.
+The JSON gives p50/p90/p99/max of both and their ratio. The same consumer
+reads ``m2c.notifications``, which splits Baton's figure in two
+(``stages_ms``): the intake (payment produced -> its notification readable in
+Kafka) and the delivery (-> Slack). ``worker_cpu_share`` is each worker's CPU
+while producing (1.0: one core); ``--workers N`` starts N workers in the group.
 
 Delivery is configured for one message per notification (rate limit 0, no
 digest): Slack's default of 1 message/s per channel would measure the rate
