@@ -293,11 +293,16 @@ class Dispatcher:
             lane.limiter.sent()
             if isinstance(outcome, Delivered):
                 status = "printed" if channel.kind == "console" else "delivered"
-                # Marked (and the marks acknowledged by Kafka) before anything is reported or
-                # acknowledged, and before this lane sends again: the marks of a digest together.
-                await asyncio.gather(*(self._mark(job) for job in jobs))
+                # The marks (a digest's together) and the delivery records are queued in the
+                # producer in one go, so that Kafka gets them in one produce request; the marks'
+                # acknowledgement is awaited before anything is acknowledged and before this
+                # lane sends again (what bounds a crash to one repeat per destination).
+                marks = [asyncio.ensure_future(self._mark(job)) for job in jobs]
+                await asyncio.sleep(0)  # let the marks reach the producer first
                 for job in jobs:
                     await self._report(job, attempt, status, note or outcome.detail, digest=digest)
+                await asyncio.gather(*marks)
+                for job in jobs:
                     self._finish(job, status)
                 return
             error = self.redactor.clean(outcome.error)
