@@ -68,13 +68,17 @@ class Contributor:
     the live scorecard needs per event and much less work than spreading both.
     """
 
-    __slots__ = ("counted", "once", "latest", "stage")
+    __slots__ = ("counted", "once", "latest", "stage", "_once_by_scope", "_latest_by_scope")
 
     def __init__(self) -> None:
         self.counted: dict[tuple[Scopes, FactKey], int] = {}
         self.once: set[tuple[Scopes, FactKey]] = set()
         self.latest: dict[Scopes, int] = {}
         self.stage: set[tuple[str, FactKey]] = set()
+        # The per-scope views, computed once: the live intake asks for the same contributor's
+        # twice (as the new facts of one event, then as the old facts of the account's next).
+        self._once_by_scope: set[tuple[str, FactKey]] | None = None
+        self._latest_by_scope: dict[str, int] | None = None
 
     def count(self, scopes: Scopes, key: FactKey, amount: int, t: int) -> None:
         counted, k = self.counted, (scopes, key)
@@ -82,24 +86,31 @@ class Contributor:
         latest = self.latest
         if latest.get(scopes, t - 1) < t:
             latest[scopes] = t
+            self._latest_by_scope = None
 
     def count_once(self, scopes: Scopes, key: FactKey, t: int) -> None:
         self.once.add((scopes, key))
+        self._once_by_scope = None
         latest = self.latest
         if latest.get(scopes, t - 1) < t:
             latest[scopes] = t
+            self._latest_by_scope = None
 
-    # --- per scope ---------------------------------------------------------------------
+    # --- per scope (read only: callers must not change the returned values) -----------------
     def once_by_scope(self) -> set[tuple[str, FactKey]]:
-        return {(scope, key) for scopes, key in self.once for scope in scopes}
+        if self._once_by_scope is None:
+            self._once_by_scope = {(scope, key) for scopes, key in self.once for scope in scopes}
+        return self._once_by_scope
 
     def latest_by_scope(self) -> dict[str, int]:
-        latest: dict[str, int] = {}
-        for scopes, t in self.latest.items():
-            for scope in scopes:
-                if latest.get(scope, t - 1) < t:
-                    latest[scope] = t
-        return latest
+        if self._latest_by_scope is None:
+            latest: dict[str, int] = {}
+            for scopes, t in self.latest.items():
+                for scope in scopes:
+                    if latest.get(scope, t - 1) < t:
+                        latest[scope] = t
+            self._latest_by_scope = latest
+        return self._latest_by_scope
 
     def add_to(self, into: dict[str, Partial], sign: int = 1) -> None:
         """``into += sign x`` everything this contributor counts."""
@@ -142,26 +153,44 @@ class Contributor:
         sums do not depend on the order their terms are added in. ``into`` may be the
         live totals themselves (a Partial that becomes empty stays; the caller drops it).
         """
-        def put(scope: str, key: FactKey, amount: int) -> None:
+        def put(scope: str, key: FactKey, amount: int) -> None:  # amount != 0
             part = into.get(scope)
             if part is None:
                 part = into[scope] = Partial()
-            part.add(key, amount)
+            counts = part.counts  # Partial.add, inlined
+            value = counts.get(key, 0) + amount
+            if value:
+                counts[key] = value
+            else:
+                del counts[key]
+            if key[0] == "latest":
+                part.note_latest(key[1], present=bool(value))
             touched.add(scope)
+
+        def spread(scopes: Scopes, key: FactKey, amount: int) -> None:
+            # put() over a scopes tuple with Partial.add inlined: the live intake's hot loop
+            # (~20 scope updates per event). Counted keys are never "latest" facts.
+            for scope in scopes:
+                part = into.get(scope)
+                if part is None:
+                    part = into[scope] = Partial()
+                counts = part.counts
+                value = counts.get(key, 0) + amount
+                if value:
+                    counts[key] = value
+                else:
+                    del counts[key]
+            touched.update(scopes)
 
         old_counted = old.counted
         for k, amount in new.counted.items():
             diff = amount - old_counted.get(k, 0)
             if diff:
-                scopes, key = k
-                for scope in scopes:
-                    put(scope, key, diff)
+                spread(k[0], k[1], diff)
         new_counted = new.counted
         for k, amount in old_counted.items():
             if amount and k not in new_counted:
-                scopes, key = k
-                for scope in scopes:
-                    put(scope, key, -amount)
+                spread(k[0], k[1], -amount)
         if old.once != new.once:
             old_once, new_once = old.once_by_scope(), new.once_by_scope()
             for scope, key in new_once - old_once:
