@@ -124,9 +124,14 @@ def register(baton: "BatonApp") -> None:
         if key in baton.pending_funnel:
             written = batch.writes.get(key)
             raw = written[0] if written is not None else accounts.get(key)
-            if raw:
+            if not raw:
+                del baton.pending_funnel[key]
+                return
+            try:
                 baton.pending_funnel[key] = fold(AccountHistory.from_bytes(raw))
-            else:
+            except Exception:  # noqa: BLE001 - called while handling a failure: never raise from here
+                log.exception("cannot re-read account %r after a failed event; its m2c.funnel record waits for "
+                              "its next event", key)
                 del baton.pending_funnel[key]
 
     def store(batch: Batch, key: bytes, entry: CachedAccount, stored: bytes, event) -> None:
