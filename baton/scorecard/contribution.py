@@ -167,9 +167,10 @@ class Contributor:
                 part.note_latest(key[1], present=bool(value))
             touched.add(scope)
 
+        # put() and spread() inline Partial.add, as add_to does: the live intake's hot loop
+        # (~20 scope updates per event; calling Partial.add cost ~4 µs more per event).
         def spread(scopes: Scopes, key: FactKey, amount: int) -> None:
-            # put() over a scopes tuple with Partial.add inlined: the live intake's hot loop
-            # (~20 scope updates per event). Counted keys are never "latest" facts.
+            # put() over a scopes tuple. Counted keys are never "latest" facts.
             for scope in scopes:
                 part = into.get(scope)
                 if part is None:
