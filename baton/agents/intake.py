@@ -119,20 +119,24 @@ def register(baton: "BatonApp") -> None:
 
     def forget(batch: Batch, key: bytes) -> None:
         """Drop what memory holds of an account beyond what is stored (an event that was
-        rejected or failed half-way may have changed its cached history and state in place)."""
-        cache.drop(key)
-        if key in baton.pending_funnel:
+        rejected or failed half-way may have changed its cached history and state in place).
+
+        The account's stored state is queued for ``m2c.funnel`` again: a flush running
+        meanwhile may hold the state object that was changed in place, and may publish it.
+        """
+        dropped = cache.drop(key)
+        if dropped is not None or key in baton.pending_funnel:
             written = batch.writes.get(key)
             raw = written[0] if written is not None else accounts.get(key)
             if not raw:
-                del baton.pending_funnel[key]
+                baton.pending_funnel.pop(key, None)
                 return
             try:
                 baton.pending_funnel[key] = fold(AccountHistory.from_bytes(raw))
             except Exception:  # noqa: BLE001 - called while handling a failure: never raise from here
                 log.exception("cannot re-read account %r after a failed event; its m2c.funnel record waits for "
                               "its next event", key)
-                del baton.pending_funnel[key]
+                baton.pending_funnel.pop(key, None)
 
     def store(batch: Batch, key: bytes, entry: CachedAccount, stored: bytes, event) -> None:
         batch.writes[key] = (stored, event)

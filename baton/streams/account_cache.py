@@ -52,8 +52,9 @@ class AccountCache:
         if len(entries) > self.capacity:
             del entries[next(iter(entries))]
 
-    def drop(self, key: bytes) -> None:
-        self._entries.pop(key, None)
+    def drop(self, key: bytes) -> CachedAccount | None:
+        """Forget ``key``; returns the entry it held, if any."""
+        return self._entries.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()
