@@ -193,9 +193,9 @@ def register(baton: "BatonApp") -> None:
         history = entry.history
         ev = compact(decoded)
         ev["src"] = source_of(names.short(msg.topic), msg.partition, msg.offset)
-        card = baton.part_cards.get(msg.partition)
+        card = baton.part_cards.get(msg.partition)  # None until recovered: the rebuild counts it then
         if entry.facts is None and entry.state is not None and card is not None:
-            entry.facts = card.facts(entry.state)  # before step() may advance the state in place
+            entry.facts = card.facts(entry.state)  # the facts to subtract, before step() may advance the state in place
         result = step(history, ev, settings.sla_seconds, current=entry.state)
         if result.duplicate:
             metrics.events_duplicate += 1
@@ -216,20 +216,16 @@ def register(baton: "BatonApp") -> None:
                 return
             entry.state = result.state
             store(batch, key, entry, stored, event)
-            count_in_scorecard(msg.partition, entry, result)
+            count_in_scorecard(card, msg.partition, entry, result.state)
             for due in open_checks(result.state, history, settings.sla_seconds, settings.payment_missing_days):
                 baton.due_queue.push(due)
         baton.pending_funnel[key] = result.state
 
-    def count_in_scorecard(partition: int, entry: CachedAccount, result) -> None:
-        card = baton.part_cards.get(partition)
+    def count_in_scorecard(card, partition: int, entry: CachedAccount, state) -> None:
         if card is None:  # not yet recovered: the rebuild after recovery counts it
             entry.facts = None
             return
-        old = entry.facts
-        if old is None and result.previous is not None:
-            old = card.facts(result.previous)
-        entry.facts = card.facts(result.state)
+        old, entry.facts = entry.facts, card.facts(state)  # old: taken before the step (None: a new account)
         baton.dirty_parts.setdefault(partition, set()).update(card.apply_facts(old, entry.facts))
 
     async def handle_spend(msg, decoded) -> None:

@@ -88,12 +88,16 @@ class AccountHistory:
         if ev["id"] in self._by_id:
             return False
         self._by_id[ev["id"]] = ev
-        if not self.events or order_key(self.events[-1]) <= order_key(ev):
+        if self.sorts_last(ev):
             self.events.append(ev)  # the common case: in order
         else:
             insort(self.events, ev, key=order_key)
             self._stored = None  # no longer a prefix of the events
         return True
+
+    def sorts_last(self, ev: Compact) -> bool:
+        """Whether ``ev`` goes after every event held (it then extends the history's fold)."""
+        return not self.events or order_key(self.events[-1]) <= order_key(ev)
 
     def __contains__(self, event_id: str) -> bool:
         return event_id in self._by_id

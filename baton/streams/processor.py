@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from baton.funnel.fold import AccountState, apply_event, fold
-from baton.funnel.history import AccountHistory, Compact, order_key
+from baton.funnel.history import AccountHistory, Compact
 from baton.rules.drafts import Draft
 from baton.rules.event_rules import rules_for
 
@@ -46,14 +46,13 @@ def step(history: AccountHistory, ev: Compact, sla_seconds: Callable[[str], int]
         redelivered = "src" in ev and seen.get("src") == ev["src"]
         drafts = _drafts(ev, state, sla_seconds) if redelivered else []
         return StepResult(state, changed=False, duplicate=not redelivered, redelivered=redelivered, drafts=drafts)
-    events = history.events
-    if current is not None and (not events or order_key(events[-1]) <= order_key(ev)):
+    if current is not None and history.sorts_last(ev):
         # fold(history + [ev]) == apply_event(fold(history), ev) when ev sorts last: no re-fold.
         history.add(ev)
         apply_event(current, ev)
         return StepResult(current, changed=True, drafts=_drafts(ev, current, sla_seconds))
     previous = None
-    if events:
+    if history.events:
         previous = current if current is not None else fold(history)
     history.add(ev)
     state = fold(history)
