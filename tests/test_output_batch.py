@@ -69,3 +69,56 @@ def test_records_land_where_murmur2_says_in_order_with_tombstones_and_offsets(ka
     pinned = next(r for r in records if r.key == b"pinned")
     assert pinned.partition == 2
     assert last_offsets == [max(r.offset for r in records if r.partition == 2)]
+
+
+def test_a_send_longer_than_its_time_slice_lets_other_tasks_run_and_keeps_order(kafka_bootstrap, topic_prefix,
+                                                                                 monkeypatch):
+    """With a zero budget every record is a slice of its own: the send yields between records
+    (another task runs meanwhile), and still every record lands once, in order, with the
+    right last offset."""
+    import baton.streams.time_slice as time_slice
+
+    monkeypatch.setattr(time_slice, "STEP_SECONDS", 0.0)
+    topic = topic_prefix + "sliced"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    admin.close()
+    values = [f"{i}".encode() for i in range(200)]
+
+    async def run() -> tuple[list, list[int], int]:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        ticks = 0
+        sending = True
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while sending:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        last_offsets: list[int] = []
+        failures: list[BaseException] = []
+        try:
+            out = OutputBatch()
+            for value in values:
+                out.add(topic, b"k", value, partition=1)
+            out.on_sent(topic, 1, last_offsets.append)
+            await producer.partitions_for(topic)  # metadata first: its fetch would yield anyway
+            ticking = asyncio.ensure_future(ticker())
+            await asyncio.sleep(0)
+            ticks_before = ticks
+            await out.send(producer, failures.append)
+            ticks_during = ticks - ticks_before
+            sending = False
+            await ticking
+            await producer.flush()
+        finally:
+            await producer.stop()
+        assert not failures
+        return await _read_all(kafka_bootstrap, topic, len(values)), last_offsets, ticks_during
+
+    records, last_offsets, ticks_during = asyncio.run(run())
+    assert ticks_during >= 100  # the send gave the loop back between records
+    assert [r.value for r in sorted(records, key=lambda r: r.offset)] == values  # once each, in order
+    assert last_offsets == [max(r.offset for r in records)]

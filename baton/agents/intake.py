@@ -32,6 +32,7 @@ from baton.rules.drafts import Draft
 from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, payment_missing
 from baton.streams.account_cache import CachedAccount
 from baton.streams.current_event import in_event
+from baton.streams.intake_delay import fetched_at
 from baton.streams.output_batch import OutputBatch
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.decode import dead_letter as build_dead_letter
@@ -51,6 +52,10 @@ KEPT_RAW_CHARS = 100_000
 # A batch closes at this many records or after ``settings.intake_batch_seconds``, whichever
 # comes first: the wait bounds the latency a batch adds when records trickle in.
 BATCH_MAX_RECORDS = 500
+
+
+def _timestamp(message) -> float:
+    return message.timestamp
 
 
 def fit_dead_letter(dl: DeadLetter) -> bytes:
@@ -275,7 +280,10 @@ def register(baton: "BatonApp") -> None:
             store(batch, key, entry, history.to_bytes(), event)
 
     async def handle_batch(events) -> None:
-        produced_at = min((e.message.timestamp for e in events if e.message.timestamp), default=None)
+        oldest = min((e.message for e in events if e.message.timestamp), key=_timestamp, default=None)
+        produced_at = oldest.timestamp if oldest is not None else None
+        if oldest is not None:
+            baton.intake_delay.observe("fetched", produced_at, at=fetched_at(oldest))
         baton.intake_delay.observe("picked_up", produced_at)
         batch = Batch()
         for event in events:

@@ -3,8 +3,10 @@
 Per batch, the delay of its oldest record, from the record's Kafka timestamp
 (the producer's clock: skew between machines shows up here) to two moments:
 
-- ``picked_up``: the intake agent starts on the batch (Kafka, the fetch and
-  Faust's buffers, the batching window);
+- ``fetched``: Faust's consumer hands the record to the streams (Kafka and
+  the fetch: the consumer's thread, then the event loop's turn to take them);
+- ``picked_up``: the intake agent starts on the batch (add Faust's buffers
+  and the batching window);
 - ``handled``: the batch's output records are queued in the producer (add
   the broker's acknowledgement to have them readable in Kafka).
 
@@ -22,23 +24,25 @@ from prometheus_client import CollectorRegistry, Histogram
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WINDOW = 200
-MOMENTS = ("picked_up", "handled")
+MOMENTS = ("fetched", "picked_up", "handled")
 
 
 class IntakeDelay:
     def __init__(self, registry: CollectorRegistry) -> None:
         histogram = Histogram("baton_intake_delay_seconds",
-                              "Time from an input record's Kafka timestamp to the intake starting on its batch "
-                              "(picked_up) and to the batch's output being queued (handled); the oldest record "
-                              "of each batch", ["moment"], buckets=BUCKETS, registry=registry)
+                              "Time from an input record's Kafka timestamp to Faust handing it to the streams "
+                              "(fetched), the intake starting on its batch (picked_up) and the batch's output "
+                              "being queued (handled); the oldest record of each batch", ["moment"],
+                              buckets=BUCKETS, registry=registry)
         self._histograms = {moment: histogram.labels(moment) for moment in MOMENTS}
         self._recent: dict[str, deque[float]] = {moment: deque(maxlen=WINDOW) for moment in MOMENTS}
 
-    def observe(self, moment: str, produced_at: float | None) -> None:
-        """``produced_at``: the oldest record's Kafka timestamp (epoch seconds), None if it has none."""
+    def observe(self, moment: str, produced_at: float | None, at: float | None = None) -> None:
+        """``produced_at``: the oldest record's Kafka timestamp (epoch seconds), None if it has none;
+        ``at``: when the moment was (epoch seconds), now by default."""
         if not produced_at:
             return
-        delay = max(0.0, time.time() - produced_at)
+        delay = max(0.0, (time.time() if at is None else at) - produced_at)
         self._histograms[moment].observe(delay)
         self._recent[moment].append(delay)
 
@@ -49,3 +53,12 @@ class IntakeDelay:
             out[moment] = ({"p50": round(values[len(values) // 2] * 1000, 1), "max": round(values[-1] * 1000, 1)}
                            if values else {})
         return out
+
+
+def fetched_at(message) -> float | None:
+    """When Faust handed ``message`` to the streams, in epoch seconds: its monitor stamps
+    ``time_in`` (monotonic) as the consumer delivers it. None when no monitor stamped it."""
+    time_in = getattr(message, "time_in", None)
+    if not time_in:
+        return None
+    return time.time() - (time.monotonic() - time_in)
