@@ -42,6 +42,10 @@ def build_worker(settings: Settings):
     from baton.streams.app import BatonApp
 
     partitions = prepare_topics(settings)
+    if settings.eager_drain:
+        from baton.streams.eager_drain import install
+
+        install()
     baton = BatonApp(settings, partitions=partitions)
     # Log level "info" on purpose: at "warn" Faust's spinner turns the root logger to
     # DEBUG and the send path pays for building debug records (faust-performance.md).

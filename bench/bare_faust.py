@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, required=True)
     p.add_argument("--partitions", type=int, default=4, help="partitions of the input topics (for --table)")
     p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop")
+    p.add_argument("--eager-drain", action="store_true",
+                   help="with Baton's eager drain in Faust's consumer (baton/streams/eager_drain.py)")
     p.add_argument("--loglevel", default="info",
                    help="Faust worker log level (at warn and above Faust's spinner costs CPU: see the docs)")
     p.add_argument("--take", type=int, default=0,
@@ -57,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
     import faust
+
+    if args.eager_drain:
+        from baton.streams.eager_drain import install
+
+        if not install():
+            raise SystemExit("the eager drain could not be installed over this Faust")
 
     from baton.streams.topics import TopicNames
 

@@ -7,16 +7,18 @@ On the same pre-produced topics (N realistic events, 4 partitions), one after
 another on the same broker:
 
 1. ``raw``: aiokafka ``getmany(10_000)`` + ``orjson.loads`` per value (twice: before and after);
-2. ``bare_faust``: a faust-streaming agent counting raw records (``bench/bare_faust.py``);
+2. ``bare_faust``: a faust-streaming agent counting raw records (``bench/bare_faust.py``), as
+   Faust ships and with Baton's eager drain (``bare_faust_eager_drain``: what the worker runs on);
 3. ``worker``: ``baton worker`` as a subprocess (``tests/worker_process.py``), from the
    first record processed to all N processed, polled on ``/metrics.json``;
 4. ``knobs`` (unless ``--no-knobs``): the bare agent again under Faust's own knobs
-   (stream buffer, max poll records, uvloop, ``take()`` batches, log level ``warn``),
+   (stream buffer, max poll records, uvloop, ``take()`` batches, log level ``warn``,
+   Baton's eager drain),
    and with one Faust operation added per record or per batch (a Table write, a send):
    what those cost per record.
 
 Every figure is events/s from the first record to the N-th; the JSON gives
-the ratios ``worker/bare_faust`` and ``worker/raw``. ``--profile DIR`` also
+the ratios ``worker/bare_faust``, ``worker/bare_faust_eager_drain`` and ``worker/raw``. ``--profile DIR`` also
 samples the worker (and the bare agent) with py-spy and adds the hot spots.
 """
 
@@ -46,6 +48,7 @@ KNOBS: list[tuple[str, dict[str, str], list[str]]] = [
     ("all three", {"STREAM_BUFFER_MAXSIZE": "65536", "BROKER_MAX_POLL_RECORDS": "10000"}, ["--uvloop"]),
     ("take(2000, 0.2)", {}, ["--take", "2000"]),
     ("loglevel=warn (the trap)", {}, ["--loglevel", "warn"]),
+    ("Baton's eager drain (on in baton worker)", {}, ["--eager-drain"]),
 ]
 # The full worker under changes Baton does not make yet (bench/worker_variant.py; Faust reads the knobs' env).
 WORKER_VARIANTS: list[tuple[str, dict[str, str]]] = [
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
         bare = run_bare(bootstrap, prefix, n, {}, [])
+        log("bare Faust agent with Baton's eager drain")
+        bare_eager = run_bare(bootstrap, prefix, n, {}, ["--eager-drain"])
 
         worker = None
         if not args.no_worker:
@@ -244,10 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     bare_rate = bare["events_per_s_from_first"]
     result["raw_aiokafka"] = {"events_per_s": raw_rate, "runs": raws}
     result["bare_faust"] = {"events_per_s": bare_rate, **bare}
+    # The worker runs Faust's consumer with Baton's eager drain: this baseline has it too, so
+    # what the drain saves is not counted as the cost of Baton's own work being small.
+    bare_eager_rate = bare_eager["events_per_s_from_first"]
+    result["bare_faust_eager_drain"] = {"events_per_s": bare_eager_rate, **bare_eager}
     if worker is not None:
         result["worker"] = {"events_per_s": worker["events_per_s_from_first"], **worker}
         result["ratios"] = {
             "worker/bare_faust": ratio(worker["events_per_s_from_first"], bare_rate),
+            "worker/bare_faust_eager_drain": ratio(worker["events_per_s_from_first"], bare_eager_rate),
             "worker/raw": ratio(worker["events_per_s_from_first"], raw_rate),
             "bare_faust/raw": ratio(bare_rate, raw_rate),
         }

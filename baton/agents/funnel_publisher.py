@@ -10,20 +10,20 @@ published.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 import orjson
 
 from baton.streams.output_batch import OutputBatch
-from baton.streams.time_slice import TimeSlice
 
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
 
 log = logging.getLogger(__name__)
-CHUNK = 500  # records per output batch: after a recovery every account (a million, at scale) is pending
+CHUNK = 500  # records between yields to the event loop
 
 
 def register(baton: "BatonApp") -> None:
@@ -36,11 +36,12 @@ def register(baton: "BatonApp") -> None:
             return
         pending, baton.pending_funnel = baton.pending_funnel, {}
         out = OutputBatch()
-        turn = TimeSlice()  # the intake, the Slack lanes and the heartbeats run between slices
         for n, (key, state) in enumerate(pending.items(), 1):
             out.add(topic, key, orjson.dumps(state.as_json()))
             if n % CHUNK == 0:
+                # After a recovery every account is pending (a million, at scale): send in
+                # chunks and let the intake, the web views and the heartbeats run between them.
                 await baton.send_output(out)
-            await turn.pause()
+                await asyncio.sleep(0)
         await baton.send_output(out)
         baton.metrics.funnel_records += len(pending)

@@ -11,6 +11,7 @@ whole totals, not deltas: a lost or repeated part heals with the next one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,6 @@ import orjson
 from baton.scorecard import Partial, combine
 from baton.streams.output_batch import OutputBatch
 from baton.streams.partitioning import expected_partition
-from baton.streams.time_slice import TimeSlice
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Kafka's default largest record is ~1 MB; a part is bounded far below it (to_wire), so
 # this only trips on a bug, which must not stop the worker from publishing other scopes.
 MAX_PART_BYTES = 900_000
+YIELD_EVERY = 20  # scopes serialised between yields to the event loop
 
 
 def part_key(scope: str, partition: int) -> bytes:
@@ -44,15 +45,13 @@ def register(baton: "BatonApp") -> None:
     async def publish_parts() -> None:
         dirty, baton.dirty_parts = baton.dirty_parts, {}
         out = OutputBatch()
-        turn = TimeSlice()  # a flush of many scopes must not stall the intake and deliveries for long
         for partition, scopes in dirty.items():
             card = baton.part_cards.get(partition)
             if card is None:
                 continue  # revoked meanwhile: its new owner publishes it
-            for scope in scopes:
-                await turn.pause()
-                if baton.part_cards.get(partition) is not card:
-                    break  # revoked while this flush yielded: its new owner publishes it
+            for n, scope in enumerate(scopes, 1):
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a flush of many scopes must not stall deliveries for long
                 part = card.partials.get(scope)
                 value = orjson.dumps({"scope": scope, "partition": partition,
                                       "part": part.to_wire() if part else None})
@@ -89,9 +88,9 @@ def register(baton: "BatonApp") -> None:
     async def publish_scorecards() -> None:
         dirty, baton.dirty_scopes = baton.dirty_scopes, set()
         out = OutputBatch()
-        turn = TimeSlice()
-        for scope in sorted(dirty):
-            await turn.pause()
+        for n, scope in enumerate(sorted(dirty), 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             record = combined(scope)
             # A tombstone when the scope became empty. Readers (the views, the plan
             # watch) follow the topic itself: baton.agents.scorecard_view.

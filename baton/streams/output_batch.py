@@ -18,7 +18,6 @@ import asyncio
 from typing import Callable
 
 from baton.streams.partitioning import expected_partition
-from baton.streams.time_slice import TimeSlice
 
 Record = tuple[bytes | None, bytes | None]
 
@@ -56,16 +55,9 @@ class OutputBatch:
         self._on_sent = []
         records_by_tp = await self._partitioned(producer)
         failed = _failure_watch(on_failure)
-        turn = TimeSlice()
         for (topic, partition), records in records_by_tp.items():
             batch, in_batch = producer.create_batch(), 0
             for key, value in records:
-                if in_batch and turn.due():
-                    # The loop has waited long enough (a flush of big scorecard records): send
-                    # what is built, let the others run, and go on in another batch, in order.
-                    (await producer.send_batch(batch, topic, partition=partition)).add_done_callback(failed)
-                    await turn.pause()
-                    batch, in_batch = producer.create_batch(), 0
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
                     (await producer.send_batch(batch, topic, partition=partition)).add_done_callback(failed)
                     batch, in_batch = producer.create_batch(), 0
