@@ -136,3 +136,39 @@ def test_install_only_over_the_faust_code_it_was_written_for(monkeypatch):
         monkeypatch.setattr(Consumer, "_drain_messages", original)  # restored after the test
         assert eager_drain.install() is True
         assert Consumer._drain_messages is eager_drain._drain_messages
+
+
+def test_cancelled_after_what_it_waits_for_is_done_but_before_it_resumed():
+    """Task.cancel semantics: the coroutine does not carry on past its wait."""
+
+    async def main():
+        gate = asyncio.get_running_loop().create_future()
+        steps = []
+
+        async def deliver():
+            await gate
+            steps.append("carried on")
+
+        rest = eager_step(deliver())
+        gate.set_result(None)  # done: the resumption is scheduled, not yet run
+        rest.cancel()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert steps == []
+
+    run(main())
+
+
+def test_a_coroutine_yielding_something_else_than_a_future_is_refused():
+    class Odd:
+        def __await__(self):
+            yield "not a future"
+
+    async def deliver():
+        await Odd()
+
+    async def main():
+        with pytest.raises(RuntimeError, match="not a future"):
+            eager_step(deliver())
+
+    run(main())

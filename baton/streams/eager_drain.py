@@ -53,7 +53,8 @@ def eager_step(coro: Coroutine[Any, Any, Any]) -> asyncio.Future | None:
     if awaiting is None:  # a bare yield (asyncio.sleep(0)): a task takes it from here
         return loop.create_task(coro)
     if not asyncio.isfuture(awaiting):
-        coro.throw(RuntimeError(f"eager_step: the coroutine yielded {awaiting!r}, not a future"))
+        coro.close()
+        raise RuntimeError(f"eager_step: the coroutine yielded {awaiting!r}, not a future")
     return _carried_on(loop, coro, awaiting)
 
 
@@ -68,6 +69,8 @@ def _carried_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
     def resume(_: asyncio.Future) -> None:
         resumed = loop.create_task(coro)
         task.append(resumed)
+        if outer.cancelled():  # cancelled after ``awaiting`` was done: it must not carry on
+            resumed.cancel()
         resumed.add_done_callback(report)
 
     def report(done: asyncio.Task) -> None:
