@@ -208,6 +208,8 @@ def test_the_worker_reports_how_long_after_production_it_handles_records(kafka_b
     assert handled_batches() > before, "the batch's delay was not observed"
     delay = worker.http_json("/metrics.json")["intake_delay_ms"]
     assert 60_000 <= delay["fetched"]["max"] <= delay["picked_up"]["max"] <= delay["handled"]["max"] < 120_000
+    # ...and the records were handed over by Baton's eager drain (on by default, installed over Faust 0.15.3).
+    assert worker.http_json("/metrics.json")["eager_drain"] is True
 
 
 def test_an_account_history_past_a_kafka_record_is_dead_lettered_and_not_counted(kafka_bootstrap, prefix, worker):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from baton.streams.eager_drain import installed as eager_drain_installed
 from baton.web import render_dashboard
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def register(baton: "BatonApp") -> None:
         return web.json({**baton.metrics.as_dict(), "due_checks": len(baton.due_queue),
                          "pending_funnel": len(baton.pending_funnel),
                          "intake_delay_ms": baton.intake_delay.summary_ms(),
+                         "eager_drain": eager_drain_installed(),
                          "delivery": {k: v for k, v in vars(delivery).items()
                                       if isinstance(v, int) and not k.startswith("_")} if delivery else None})
 

@@ -208,3 +208,10 @@ def install() -> bool:
     Consumer._drain_messages = _drain_messages
     _installed = True
     return True
+
+
+def installed() -> bool:
+    """Whether Faust's consumer runs the eager drain in this process (``/metrics.json``: ``eager_drain``)."""
+    from faust.transport.consumer import Consumer
+
+    return Consumer._drain_messages is _drain_messages
