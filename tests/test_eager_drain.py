@@ -126,16 +126,15 @@ def test_install_only_over_the_faust_code_it_was_written_for(monkeypatch):
     from faust.transport.consumer import Consumer
 
     original = Consumer._drain_messages
-    monkeypatch.setattr(eager_drain, "_installed", False)
+    assert original is not eager_drain._drain_messages  # the test process never built a worker
+    monkeypatch.setattr(Consumer, "_drain_messages", original)  # put back after the test
+    pinned = eager_drain.FAUST_DRAIN_SHA256
     monkeypatch.setattr(eager_drain, "FAUST_DRAIN_SHA256", "0" * 64)
     assert eager_drain.install() is False
-    assert Consumer._drain_messages is original
-    monkeypatch.undo()
-    if Consumer._drain_messages is original:  # not yet installed in this process
-        monkeypatch.setattr(eager_drain, "_installed", False)
-        monkeypatch.setattr(Consumer, "_drain_messages", original)  # restored after the test
-        assert eager_drain.install() is True
-        assert Consumer._drain_messages is eager_drain._drain_messages
+    assert Consumer._drain_messages is original and not eager_drain.installed()
+    monkeypatch.setattr(eager_drain, "FAUST_DRAIN_SHA256", pinned)
+    assert eager_drain.install() is True  # the installed faust-streaming is the one it was written for
+    assert Consumer._drain_messages is eager_drain._drain_messages and eager_drain.installed()
 
 
 def test_cancelled_after_what_it_waits_for_is_done_but_before_it_resumed():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import orjson
@@ -52,10 +53,6 @@ KEPT_RAW_CHARS = 100_000
 # A batch closes at this many records or after ``settings.intake_batch_seconds``, whichever
 # comes first: the wait bounds the latency a batch adds when records trickle in.
 BATCH_MAX_RECORDS = 500
-
-
-def _timestamp(message) -> float:
-    return message.timestamp
 
 
 def fit_dead_letter(dl: DeadLetter) -> bytes:
@@ -280,10 +277,11 @@ def register(baton: "BatonApp") -> None:
             store(batch, key, entry, history.to_bytes(), event)
 
     async def handle_batch(events) -> None:
-        oldest = min((e.message for e in events if e.message.timestamp), key=_timestamp, default=None)
+        oldest = min((e.message for e in events if e.message.timestamp), key=attrgetter("timestamp"), default=None)
         produced_at = oldest.timestamp if oldest is not None else None
-        if oldest is not None:
-            baton.intake_delay.observe("fetched", produced_at, at=fetched_at(oldest))
+        fetched = fetched_at(oldest) if oldest is not None else None
+        if fetched is not None:  # unstamped (no Faust monitor): not "now", which is picked_up
+            baton.intake_delay.observe("fetched", produced_at, at=fetched)
         baton.intake_delay.observe("picked_up", produced_at)
         batch = Batch()
         for event in events:

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 # sha256 of faust-streaming 0.15.3's Consumer._drain_messages source.
 FAUST_DRAIN_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
 
-_installed = False
-
 
 def eager_step(coro: Coroutine[Any, Any, Any]) -> asyncio.Future | None:
     """Run ``coro``'s first step now. None when it finished there (its result is dropped,
@@ -190,8 +188,7 @@ def faust_drain_source_sha256() -> str:
 
 def install() -> bool:
     """Put the eager drain in place of Faust's; False (and a warning) if Faust's is not the one expected."""
-    global _installed
-    if _installed:
+    if installed():
         return True
     from faust.transport.consumer import Consumer
 
@@ -206,7 +203,6 @@ def install() -> bool:
                     "(faust-streaming 0.15.3): keeping Faust's; records reach the intake later")
         return False
     Consumer._drain_messages = _drain_messages
-    _installed = True
     return True
 
 
