@@ -185,13 +185,19 @@ class Settings(BaseSettings):
         description="Faust's consumer hands each fetched record to the streams with its first step run at once "
                     "instead of in four tasks (baton/streams/eager_drain.py): records reach the intake sooner and "
                     "cost less CPU. Only installed over faust-streaming 0.15.3's own code; false keeps Faust's.")
+    intake_feed: bool = Field(
+        True,
+        description="The intake takes its records from Faust's conductor a fetch at a time "
+                    "(baton/streams/intake_feed.py) instead of as a Faust agent's stream: Faust's consumer, "
+                    "tables, offsets and rebalances as before, without the stream's per-record machinery. "
+                    "false: a Faust agent with stream.take_events.")
     intake_batch_seconds: float = Field(
-        0.025, gt=0, le=1.0,
-        description="How long the intake gathers input records into one batch (up to 500) before handling "
-                    "them. Each batch costs a fixed amount of work (Faust's wake-up, the batch's output records, "
-                    "a produce request), so a longer window spends less CPU per event under load at the price "
-                    "of up to this much added latency. 0.025 s kept one worker out of saturation at 1,000 events/s "
-                    "where 0.005 s did not (docs/benchmarks-latency-scale.md).")
+        0.025, ge=0, le=1.0,
+        description="How long an idle intake waits, after a record arrives, for more to handle in the same batch "
+                    "(up to 500; 0: at once). Under load a batch is what arrived while the previous one was "
+                    "handled. Each batch has a fixed cost (its output records, a produce request), so a longer "
+                    "window spends less CPU per event at a low rate, at the price of up to this much added "
+                    "latency (docs/benchmarks-latency-scale.md).")
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = 6066

@@ -210,6 +210,8 @@ def test_the_worker_reports_how_long_after_production_it_handles_records(kafka_b
     assert 60_000 <= delay["fetched"]["max"] <= delay["picked_up"]["max"] <= delay["handled"]["max"] < 120_000
     # ...and the records were handed over by Baton's eager drain (on by default, installed over Faust 0.15.3).
     assert worker.http_json("/metrics.json")["eager_drain"] is True
+    # ...to the intake through its feed (baton/streams/intake_feed.py), not a Faust stream.
+    assert worker.http_json("/metrics.json")["intake_feed"] is True
 
 
 def test_an_account_history_past_a_kafka_record_is_dead_lettered_and_not_counted(kafka_bootstrap, prefix, worker):
@@ -235,3 +237,21 @@ def test_an_account_history_past_a_kafka_record_is_dead_lettered_and_not_counted
     counts = [r["value"]["events"] for r in funnel if r["key"] == acct]
     # No published state ever counted a rejected event (they may share a batch with accepted ones).
     assert max(counts) == accepted and counts[-1] == accepted
+
+
+def test_with_the_feed_off_the_intake_runs_as_a_faust_agent(kafka_bootstrap, tmp_path):
+    # intake_feed=false: the fallback (a Faust agent and stream.take_events) handles records alike.
+    other = f"g{uuid.uuid4().hex[:8]}."
+    agent_worker = WorkerProcess(kafka_bootstrap, other, tmp_path, extra_env={"BATON_INTAKE_FEED": "false"}).start()
+    try:
+        assert agent_worker.http_json("/metrics.json")["intake_feed"] is False
+        acct = f"acct_{uuid.uuid4().hex[:6]}"
+        pay = event("payment.succeeded", acct, {"payment_id": "pay_9", "amount": 100, "currency": "USD"})
+        produce(kafka_bootstrap, other, [("payments", acct.encode(), b"{not json"), pay, pay])
+        notes = read_topic(kafka_bootstrap, other + "notifications", settle=1,
+                           until=lambda rs: any(n["cause"]["event_id"] == pay["id"] for n in notifications_for(rs, acct)))
+        assert [n["id"] for n in notifications_for(notes, acct)] == [f"payment-to-sales:{pay['id']}"]
+        dead = read_topic(kafka_bootstrap, other + "deadletter", until=lambda rs: any(r["key"] == acct for r in rs))
+        assert ["not valid JSON" in r["value"]["reason"] for r in dead if r["key"] == acct] == [True]
+    finally:
+        agent_worker.stop()

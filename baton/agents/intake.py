@@ -34,6 +34,7 @@ from baton.rules.timer_rules import LEAD_SLA, PAYMENT_MISSING, lead_sla_breach, 
 from baton.streams.account_cache import CachedAccount
 from baton.streams.current_event import in_event
 from baton.streams.intake_delay import fetched_at
+from baton.streams.intake_feed import IntakeFeed
 from baton.streams.output_batch import OutputBatch
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.decode import dead_letter as build_dead_letter
@@ -276,10 +277,13 @@ def register(baton: "BatonApp") -> None:
             history.fired[check_id] = src
             store(batch, key, entry, history.to_bytes(), event)
 
-    async def handle_batch(events) -> None:
+    async def handle_batch(events, fetched: float | None = None) -> None:
+        """``events``: objects with Faust's ``.message``; ``fetched``: when the batch's first record
+        reached the worker (epoch seconds), else read off Faust's monitor stamp."""
         oldest = min((e.message for e in events if e.message.timestamp), key=attrgetter("timestamp"), default=None)
         produced_at = oldest.timestamp if oldest is not None else None
-        fetched = fetched_at(oldest) if oldest is not None else None
+        if fetched is None and oldest is not None:
+            fetched = fetched_at(oldest)
         if fetched is not None:  # unstamped (no Faust monitor): not "now", which is picked_up
             baton.intake_delay.observe("fetched", produced_at, at=fetched)
         baton.intake_delay.observe("picked_up", produced_at)
@@ -302,19 +306,39 @@ def register(baton: "BatonApp") -> None:
         await baton.send_output(batch.out)
         baton.intake_delay.observe("handled", produced_at)
 
-    @app.agent(baton.inputs, name="intake")
-    async def intake(stream):
-        async for events in stream.take_events(BATCH_MAX_RECORDS, within=settings.intake_batch_seconds):
-            try:
-                await handle_batch(events)
-            except Exception as exc:  # noqa: BLE001 - a batch whose output may not be in Kafka
-                # Per-record errors are dead-lettered inside the batch; this is its end failing
-                # (the table writes or the output). Leaving the loop would let Faust acknowledge
-                # the batch: stop the worker instead, so it is read again after the restart.
-                log.critical("could not finish a batch of %d records (%s: %s): stopping the worker without "
-                             "acknowledging them", len(events), type(exc).__name__, exc)
-                await app.crash(exc)
-                await asyncio.Event().wait()  # cancelled when the app stops; never acknowledge
+    async def stop_unacknowledged(batch_size: int, exc: Exception) -> None:
+        # Per-record errors are dead-lettered inside the batch; this is its end failing (the
+        # table writes or the output). Going on would acknowledge the batch: stop the worker
+        # instead, so it is read again after the restart.
+        log.critical("could not finish a batch of %d records (%s: %s): stopping the worker without "
+                     "acknowledging them", batch_size, type(exc).__name__, exc)
+        await app.crash(exc)
+        await asyncio.Event().wait()  # cancelled when the app stops; never acknowledge
+
+    feed = IntakeFeed(app, set(baton.inputs.topics), window=settings.intake_batch_seconds)
+    if settings.intake_feed and feed.install():
+        baton.intake_feed = feed
+        app.topics.add(baton.inputs)  # subscribed as an agent's topic would be
+
+        @app.task
+        async def intake() -> None:
+            while not app.should_stop:
+                records, fetched = await feed.take(BATCH_MAX_RECORDS)
+                if not records:
+                    continue  # all fetched before a rebalance: they are read again
+                try:
+                    await handle_batch(records, fetched)
+                except Exception as exc:  # noqa: BLE001 - a batch whose output may not be in Kafka
+                    await stop_unacknowledged(len(records), exc)
+                feed.done(records)
+    else:
+        @app.agent(baton.inputs, name="intake")
+        async def intake_agent(stream):
+            async for events in stream.take_events(BATCH_MAX_RECORDS, within=settings.intake_batch_seconds or 0.001):
+                try:
+                    await handle_batch(events)
+                except Exception as exc:  # noqa: BLE001 - a batch whose output may not be in Kafka
+                    await stop_unacknowledged(len(events), exc)
 
     @app.on_partitions_revoked.connect
     async def _forget_cached_accounts(app_, revoked, **kwargs) -> None:  # noqa: ARG001

@@ -25,6 +25,7 @@ def register(baton: "BatonApp") -> None:
                          "pending_funnel": len(baton.pending_funnel),
                          "intake_delay_ms": baton.intake_delay.summary_ms(),
                          "eager_drain": eager_drain_installed(),
+                         "intake_feed": baton.intake_feed is not None,
                          "delivery": {k: v for k, v in vars(delivery).items()
                                       if isinstance(v, int) and not k.startswith("_")} if delivery else None})
 
