@@ -186,3 +186,97 @@ def test_an_idle_intake_waits_for_records_and_then_for_its_window():
         assert [r.message.offset for r in records] == [0, 1]
 
     run(main())
+
+
+def test_a_resume_keeps_what_arrived_after_the_seek():
+    async def main():
+        app, _ = make_app()
+        feed, handler = installed(app)
+        await handler(message(7))
+        app.flow_control.resume()  # mode's resume() clears its queues: not the feed's fresh records
+        records, _ = await feed.take(10)
+        assert [r.message.offset for r in records] == [7]
+
+    run(main())
+
+
+def test_a_conductor_waiting_for_room_when_a_rebalance_begins_waits_for_the_resume():
+    async def main():
+        app, _ = make_app()
+        feed, handler = installed(app, max_pending=1)
+        await handler(message(0))
+        waiting = asyncio.ensure_future(handler(message(1)))
+        await asyncio.sleep(0.01)
+        app.flow_control.suspend()
+        app.flow_control.clear()  # frees room: the waiting record must not slip in now
+        await asyncio.sleep(0.01)
+        assert not waiting.done() and len(feed) == 0
+        app.flow_control.resume()
+        await asyncio.wait_for(waiting, 1)
+        assert len(feed) == 1
+
+    run(main())
+
+
+def test_the_monitor_sees_the_intakes_partitions_take_events():
+    # Faust's stall detector reports a partition with lag whose stream took no event lately.
+    async def main():
+        app, _ = make_app()
+        app.monitor = SimpleNamespace(stream_inbound_time={}, events_total=0)
+        feed, handler = installed(app)
+        await handler(message(0))
+        await handler(ConsumerMessage(INPUT, 2, 5, 1_700_000_000.0, 0, None, b"k", b"v", None, generation_id=3))
+        await feed.take(10)
+        assert set(app.monitor.stream_inbound_time) == {TP(INPUT, 0), TP(INPUT, 2)}
+        assert app.monitor.events_total == 2
+
+    run(main())
+
+
+async def batches_awaiting_kafka(feed, handler, count: int) -> list[asyncio.Future]:
+    """``count`` one-record batches (offsets 0, 1, ...) handled, each waiting for its output's future."""
+    loop = asyncio.get_running_loop()
+    sent = []
+    for offset in range(count):
+        await handler(message(offset))
+        batch, _ = await feed.take(10)
+        sent.append(loop.create_future())
+        feed.done_when_sent(batch, sent[-1])
+    return sent
+
+
+def test_batches_are_acknowledged_once_their_output_is_in_kafka_and_in_order():
+    async def main():
+        app, _ = make_app()
+        feed, handler = installed(app)
+        sent = await batches_awaiting_kafka(feed, handler, 3)
+        sent[1].set_result(None)  # the second batch's output is in Kafka first
+        await asyncio.sleep(0)
+        assert app.consumer.acked == []  # not before the first one's
+        sent[0].set_result(None)
+        await asyncio.sleep(0)
+        assert app.consumer.acked == [0, 1]
+        sent[2].set_result(None)
+        await asyncio.sleep(0)
+        assert app.consumer.acked == [0, 1, 2]
+
+    run(main())
+
+
+def test_after_an_output_kafka_refused_nothing_more_is_acknowledged():
+    async def main():
+        app, _ = make_app()
+        feed, handler = installed(app)
+        sent = await batches_awaiting_kafka(feed, handler, 3)
+        sent[0].set_result(None)
+        sent[1].set_exception(RuntimeError("refused"))
+        sent[2].set_result(None)
+        await asyncio.sleep(0)
+        assert app.consumer.acked == [0]  # read again after the restart, from offset 1
+
+        await handler(message(3))
+        batch, _ = await feed.take(10)
+        feed.done_when_sent(batch, None)  # shutting down: not queued
+        assert app.consumer.acked == [0]
+
+    run(main())

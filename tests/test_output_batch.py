@@ -48,8 +48,8 @@ def test_records_land_where_murmur2_says_in_order_with_tombstones_and_offsets(ka
             out.add(topic, b"acct-1", None)  # a tombstone
             out.add(topic, b"pinned", b"p", partition=2)
             out.on_sent(topic, 2, last_offsets.append)
-            await out.send(producer, failures.append)
-            await producer.flush()
+            sent = await out.send(producer, failures.append)
+            assert await asyncio.wait_for(sent, 30) is None  # Kafka acknowledged every batch
             assert len(out) == 0  # sent once, then empty
         finally:
             await producer.stop()
@@ -69,3 +69,35 @@ def test_records_land_where_murmur2_says_in_order_with_tombstones_and_offsets(ka
     pinned = next(r for r in records if r.key == b"pinned")
     assert pinned.partition == 2
     assert last_offsets == [max(r.offset for r in records if r.partition == 2)]
+
+
+def test_a_batch_kafka_refuses_fails_the_sent_future_and_is_reported(kafka_bootstrap, topic_prefix):
+    # Faust's flush before a commit returns alike for a refused batch and a sent one; the
+    # future OutputBatch.send returns is what tells them apart (the intake acks on it).
+    small, fine = topic_prefix + "small", topic_prefix + "fine"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(small, num_partitions=1, replication_factor=1,
+                                  topic_configs={"max.message.bytes": "2000"}),
+                         NewTopic(fine, num_partitions=1, replication_factor=1)])
+    admin.close()
+
+    async def run() -> tuple[BaseException | None, list[BaseException]]:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, request_timeout_ms=10_000)
+        await producer.start()
+        failures: list[BaseException] = []
+        try:
+            out = OutputBatch()
+            out.add(fine, b"k", b"v")
+            out.add(small, b"k", b"x" * 10_000)  # past the topic's max.message.bytes
+            sent = await out.send(producer, failures.append)
+            try:
+                await asyncio.wait_for(sent, 60)
+            except Exception as exc:  # noqa: BLE001 - what the test looks at
+                return exc, failures
+            return None, failures
+        finally:
+            await producer.stop()
+
+    error, failures = asyncio.run(run())
+    assert error is not None and type(error).__name__ == "MessageSizeTooLargeError"
+    assert [type(f).__name__ for f in failures] == ["MessageSizeTooLargeError"]

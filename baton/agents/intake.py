@@ -9,11 +9,13 @@ its timer checks, and send the notifications its rules decide on to
 Per due timer check (Baton's internal ``timers`` topic): run the check against
 the account's state and, if it fires, record it in the history and notify.
 
-Records are taken in small batches (``stream.take_events``): each account's
-history is written to the ``accounts`` table once per batch, not once per
-event (a table write is Faust's dearest operation), and recently seen
-accounts stay decoded in ``baton.account_cache``. Faust acknowledges a
-batch's records only after the whole batch was handled.
+Records are taken in batches, from Faust's conductor through the intake's
+feed (``baton.streams.intake_feed``; a Faust agent with ``stream.take_events``
+when ``intake_feed`` is off): each account's history is written to the
+``accounts`` table once per batch, not once per event (a table write is
+Faust's dearest operation), and recently seen accounts stay decoded in
+``baton.account_cache``. A batch's records are acknowledged only after the
+whole batch was handled and Kafka acknowledged its output, batches in order.
 """
 
 from __future__ import annotations
@@ -277,9 +279,10 @@ def register(baton: "BatonApp") -> None:
             history.fired[check_id] = src
             store(batch, key, entry, history.to_bytes(), event)
 
-    async def handle_batch(events, fetched: float | None = None) -> None:
+    async def handle_batch(events, fetched: float | None = None) -> asyncio.Future | None:
         """``events``: objects with Faust's ``.message``; ``fetched``: when the batch's first record
-        reached the worker (epoch seconds), else read off Faust's monitor stamp."""
+        reached the worker (epoch seconds), else read off Faust's monitor stamp. Returns the future
+        of Kafka's acknowledgement of the batch's output (``BatonApp.send_output``)."""
         oldest = min((e.message for e in events if e.message.timestamp), key=attrgetter("timestamp"), default=None)
         produced_at = oldest.timestamp if oldest is not None else None
         if fetched is None and oldest is not None:
@@ -303,8 +306,9 @@ def register(baton: "BatonApp") -> None:
                 reject(batch, msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
                                    "it is kept here so it can be replayed once the cause is fixed")
         write_batch(batch)
-        await baton.send_output(batch.out)
+        sent = await baton.send_output(batch.out)
         baton.intake_delay.observe("handled", produced_at)
+        return sent
 
     async def stop_unacknowledged(batch_size: int, exc: Exception) -> None:
         # Per-record errors are dead-lettered inside the batch; this is its end failing (the
@@ -327,16 +331,19 @@ def register(baton: "BatonApp") -> None:
                 if not records:
                     continue  # all fetched before a rebalance: they are read again
                 try:
-                    await handle_batch(records, fetched)
+                    sent = await handle_batch(records, fetched)
                 except Exception as exc:  # noqa: BLE001 - a batch whose output may not be in Kafka
                     await stop_unacknowledged(len(records), exc)
-                feed.done(records)
+                feed.done_when_sent(records, sent)  # the next batch does not wait for Kafka's answer
     else:
         @app.agent(baton.inputs, name="intake")
         async def intake_agent(stream):
             async for events in stream.take_events(BATCH_MAX_RECORDS, within=settings.intake_batch_seconds or 0.001):
                 try:
-                    await handle_batch(events)
+                    sent = await handle_batch(events)
+                    if sent is None:  # shutting down, output not queued: never acknowledge
+                        await asyncio.Event().wait()
+                    await sent  # take_events acknowledges the batch when this returns
                 except Exception as exc:  # noqa: BLE001 - a batch whose output may not be in Kafka
                     await stop_unacknowledged(len(events), exc)
 

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
+def _retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
 
@@ -157,18 +162,23 @@ class BatonApp:
         metadata = await sent
         table.data.set_persisted_offset(TP(topic, partition), metadata.offset)
 
-    async def send_output(self, out: "OutputBatch") -> None:
-        """Send a batch of output records; a batch Kafka finally refuses stops the worker (no offset
-        is committed past records that were lost), to start again from the last commit."""
+    async def send_output(self, out: "OutputBatch") -> asyncio.Future | None:
+        """Send a batch of output records; a batch Kafka finally refuses stops the worker, to start
+        again from the last commit. Returns the future of Kafka's acknowledgement of them all
+        (``OutputBatch.send``): input that caused them may be acknowledged once it succeeded.
+        None when shutting down and the records could not be queued (never acknowledge then)."""
         records = len(out)
         try:
-            await out.send(self.kafka_producer(), self._output_lost)
+            sent = await out.send(self.kafka_producer(), self._output_lost)
         except ProducerClosed:
             if not self.faust.should_stop:
                 raise
             # Shutting down: the consumer stopped (and made its last commit) before the
             # producer closed, so what could not be sent here is read again after the restart.
             log.info("stopping: up to %d output records not sent; they are produced again after the restart", records)
+            return None
+        sent.add_done_callback(_retrieved)  # a refusal is reported by _output_lost; callers may not wait
+        return sent
 
     def _output_lost(self, exc: BaseException) -> None:
         log.critical("Kafka refused a batch of Baton's output records after retries (%s: %s): stopping the "

@@ -1,12 +1,13 @@
 """How long after it was produced an input record is handled: the intake's share of a notification's latency.
 
 Per batch, the delay of its oldest record, from the record's Kafka timestamp
-(the producer's clock: skew between machines shows up here) to two moments:
+(the producer's clock: skew between machines shows up here) to three moments:
 
-- ``fetched``: Faust's consumer hands the record to the streams (Kafka and
-  the fetch: the consumer's thread, then the event loop's turn to take them);
-- ``picked_up``: the intake agent starts on the batch (add Faust's buffers
-  and the batching window);
+- ``fetched``: the record reaches the intake (Kafka and the fetch: the
+  consumer's thread, then the event loop's turn to hand it over; with the
+  intake feed, when the batch's first record arrived in the feed);
+- ``picked_up``: the intake starts on the batch (add the wait for the
+  previous batch and the batching window);
 - ``handled``: the batch's output records are queued in the producer (add
   the broker's acknowledgement to have them readable in Kafka).
 
@@ -30,7 +31,7 @@ MOMENTS = ("fetched", "picked_up", "handled")
 class IntakeDelay:
     def __init__(self, registry: CollectorRegistry) -> None:
         histogram = Histogram("baton_intake_delay_seconds",
-                              "Time from an input record's Kafka timestamp to Faust handing it to the streams "
+                              "Time from an input record's Kafka timestamp to it reaching the intake "
                               "(fetched), the intake starting on its batch (picked_up) and the batch's output "
                               "being queued (handled); the oldest record of each batch", ["moment"],
                               buckets=BUCKETS, registry=registry)

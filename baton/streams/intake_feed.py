@@ -16,8 +16,9 @@ did per record is done per batch, the same way:
   suspended, or the consumer generation changed): Faust seeks to the committed
   offsets afterwards and they are read again;
 - a record is tracked (pending acknowledgement, Faust's sensors) when the
-  intake takes it, and acknowledged after its batch was handled and its output
-  queued, so no offset is committed past a record whose output may be lost;
+  intake takes it, and acknowledged after its batch was handled and Kafka
+  acknowledged the batch's output, batches in order, so no offset is committed
+  past a record whose output may be lost;
 - the list is bounded: a full list makes the conductor wait (and so the
   consumer stop fetching), as a full channel queue does.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ class IntakeFeed:
         self._pending: list = []
         self._fetched_at: float | None = None  # monotonic time the oldest pending record arrived
         self._ready = asyncio.Event()
+        # Handled batches waiting for Kafka to acknowledge their output, in order.
+        self._unsent: deque[tuple[list[Record], asyncio.Future]] = deque()
+        self._refused = False
         self._room = asyncio.Event()
         self._room.set()
 
@@ -88,19 +93,26 @@ class IntakeFeed:
         # The conductor's handler for the feed's partitions (Faust's own waits first:
         # a suspended flow during a rebalance, a full producer buffer).
         app = self.app
-        if not app.flow_control.is_active():
-            await app.flow_control.acquire()
+        flow = app.flow_control
         await app.producer.buffer.wait_until_ebb()
-        while len(self._pending) >= self.max_pending:
-            self._room.clear()
-            await self._room.wait()
+        while not flow.is_active() or len(self._pending) >= self.max_pending:
+            if not flow.is_active():
+                await flow.acquire()
+            else:
+                self._room.clear()
+                await self._room.wait()
         if not self._pending:
             self._fetched_at = time.monotonic()
         self._pending.append(message)
         self._ready.set()
 
     def clear(self) -> None:
-        """Drop what waits (Faust's flow control, when partitions are revoked): it is read again."""
+        """Drop what waits, when Faust's flow control suspends for a rebalance: it is read again
+        from the committed offsets. Not on a resume (mode clears its queues then too): what
+        arrived after the suspension ended was fetched after the seek, and dropping it would
+        leave a hole in the partition's offsets."""
+        if self.app.flow_control.is_active():
+            return
         self._pending = []
         self._fetched_at = None
         self._ready.clear()
@@ -146,7 +158,41 @@ class IntakeFeed:
             message.incref()
             track(message)
             batch.append(Record(message))
+        self._stamp_monitor(batch)
         return batch
+
+    def _stamp_monitor(self, batch: list[Record]) -> None:
+        # What a stream tells Faust's monitor per event, per batch: its stall detector reports a
+        # partition with lag whose stream has not taken an event for a while.
+        monitor = getattr(self.app, "monitor", None)
+        inbound = getattr(monitor, "stream_inbound_time", None)
+        if inbound is None or not batch:
+            return
+        now = time.monotonic()
+        for tp in {record.message.tp for record in batch}:
+            inbound[tp] = now
+        monitor.events_total += len(batch)
+
+    def done_when_sent(self, batch: list[Record], sent: asyncio.Future | None) -> None:
+        """Acknowledge ``batch`` once ``sent`` (Kafka's acknowledgement of the output it caused)
+        succeeded, and only after every earlier batch. After an output Kafka refused, or one
+        that could not be queued (``sent`` None: shutting down), nothing more is acknowledged:
+        the worker stops and all of it is read again. (An acknowledged batch after an
+        unacknowledged one would leave a hole Faust may commit past, faust-streaming#606.)"""
+        if sent is None:
+            self._refused = True
+            return
+        self._unsent.append((batch, sent))
+        sent.add_done_callback(self._acknowledge_sent)
+
+    def _acknowledge_sent(self, _: asyncio.Future) -> None:
+        unsent = self._unsent
+        while unsent and unsent[0][1].done():
+            batch, sent = unsent.popleft()
+            if sent.cancelled() or sent.exception() is not None:
+                self._refused = True
+            if not self._refused:
+                self.done(batch)
 
     def done(self, batch: list[Record]) -> None:
         """Acknowledge a handled batch: its offsets may be committed."""
