@@ -9,8 +9,8 @@ ready batches (``create_batch`` / ``send_batch``), a few µs per record.
 The batches go into the producer that Faust flushes before it commits input
 offsets; ``send`` also returns a future of their acknowledgement, because
 that flush does not fail on a batch Kafka refused: the intake acknowledges
-its input only once the output it caused is in Kafka. Partitions follow murmur2 of the key,
-as Faust's and the Java client's default partitioner do.
+its input only once the output it caused is in Kafka. Partitions follow
+murmur2 of the key, as Faust's and the Java client's default partitioner do.
 """
 
 from __future__ import annotations
