@@ -319,8 +319,10 @@ def register(baton: "BatonApp") -> None:
         await app.crash(exc)
         await asyncio.Event().wait()  # cancelled when the app stops; never acknowledge
 
-    feed = IntakeFeed(app, set(baton.inputs.topics), window=settings.intake_batch_seconds)
-    if settings.intake_feed and feed.install():
+    feed = None
+    if settings.intake_feed:
+        feed = IntakeFeed(app, set(baton.inputs.topics), window=settings.intake_batch_seconds)
+    if feed is not None and feed.install():
         baton.intake_feed = feed
         app.topics.add(baton.inputs)  # subscribed as an agent's topic would be
 
