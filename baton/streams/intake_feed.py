@@ -3,9 +3,9 @@
 A Faust agent receives each record through the conductor (decode into an
 Event, a channel queue), the stream's iterator (tracking, sensors, the
 current event, one ack per record) and, for batches, ``take``'s buffer with
-its own task and timer: measured at ~70 µs per record on this machine, as much
-as all of Baton's own work on an event, and a batching window that a record
-waits out even when the intake is idle (docs/benchmarks.md, round 6).
+its own task and timer. A bare agent that only counts records spends 75-90 µs
+per record on this machine, fetch included; the worker read 32 % more
+records per second without it (docs/benchmarks.md, round 6).
 
 The feed takes the place of the channels for the intake's topics only: the
 conductor's handler for those partitions appends the record to a list, and the
