@@ -4,7 +4,7 @@ A Faust agent receives each record through the conductor (decode into an
 Event, a channel queue), the stream's iterator (tracking, sensors, the
 current event, one ack per record) and, for batches, ``take``'s buffer with
 its own task and timer. A bare agent that only counts records spends 75-90 µs
-per record on this machine, fetch included; the worker read 32 % more
+per record on this machine, fetch included; the worker read up to 32 % more
 records per second without it (docs/benchmarks.md, round 6).
 
 The feed takes the place of the channels for the intake's topics only: the
