@@ -156,17 +156,23 @@ def test_a_full_feed_makes_the_conductor_wait_until_the_intake_takes():
     run(main())
 
 
+async def held_until_resumed(app, feed, waiting: asyncio.Future) -> None:
+    """``waiting`` (a conductor handing over one record, flow suspended, feed empty) holds
+    the record back until the flow resumes, then hands it over."""
+    await asyncio.sleep(0.01)
+    assert not waiting.done() and len(feed) == 0
+    app.flow_control.resume()
+    await asyncio.wait_for(waiting, 1)
+    assert len(feed) == 1
+
+
 def test_a_suspended_flow_makes_the_conductor_wait_until_it_resumes():
     async def main():
         app, _ = make_app()
         feed, handler = installed(app)
         app.flow_control.suspend()
         waiting = asyncio.ensure_future(handler(message(0)))
-        await asyncio.sleep(0.01)
-        assert not waiting.done() and len(feed) == 0
-        app.flow_control.resume()
-        await asyncio.wait_for(waiting, 1)
-        assert len(feed) == 1
+        await held_until_resumed(app, feed, waiting)
 
     run(main())
 
@@ -209,11 +215,7 @@ def test_a_conductor_waiting_for_room_when_a_rebalance_begins_waits_for_the_resu
         await asyncio.sleep(0.01)
         app.flow_control.suspend()
         app.flow_control.clear()  # frees room: the waiting record must not slip in now
-        await asyncio.sleep(0.01)
-        assert not waiting.done() and len(feed) == 0
-        app.flow_control.resume()
-        await asyncio.wait_for(waiting, 1)
-        assert len(feed) == 1
+        await held_until_resumed(app, feed, waiting)
 
     run(main())
 

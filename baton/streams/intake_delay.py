@@ -56,10 +56,13 @@ class IntakeDelay:
         return out
 
 
+def epoch_of(monotonic_time: float) -> float:
+    """A ``time.monotonic()`` reading as epoch seconds (what Kafka timestamps are in)."""
+    return time.time() - (time.monotonic() - monotonic_time)
+
+
 def fetched_at(message) -> float | None:
     """When Faust handed ``message`` to the streams, in epoch seconds: its monitor stamps
     ``time_in`` (monotonic) as the consumer delivers it. None when no monitor stamped it."""
     time_in = getattr(message, "time_in", None)
-    if not time_in:
-        return None
-    return time.time() - (time.monotonic() - time_in)
+    return epoch_of(time_in) if time_in else None

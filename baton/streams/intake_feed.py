@@ -36,6 +36,8 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from baton.streams.intake_delay import epoch_of
+
 log = logging.getLogger(__name__)
 
 
@@ -140,8 +142,7 @@ class IntakeFeed:
         else:  # the rest waits for the next batch (its arrival: no later than this batch's)
             messages, self._pending = self._pending[:max_records], self._pending[max_records:]
         self._room.set()
-        fetched_at = time.time() - (time.monotonic() - arrived) if arrived is not None else None
-        return self._admit(messages), fetched_at
+        return self._admit(messages), epoch_of(arrived) if arrived is not None else None
 
     def _admit(self, messages: list) -> list[Record]:
         app = self.app
