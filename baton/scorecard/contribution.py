@@ -133,7 +133,7 @@ class Contributor:
         """``into += sign x`` everything this contributor counts."""
         for (scopes, key), amount in self.counted.items():
             _spread(into, scopes, key, amount * sign)
-        for facts, latest in ((self.once_by_scope(), False), (self._latest_facts(), True), (self.stage, False)):
+        for facts in (self.once_by_scope(), self.stage):
             for scope, key in facts:
                 part = into.get(scope)
                 if part is None:
@@ -144,11 +144,11 @@ class Contributor:
                     counts[key] = value
                 else:
                     del counts[key]
-                if latest:
-                    part.note_latest(key[1], present=bool(value))  # written past Partial.add: keep its maximum right
-
-    def _latest_facts(self) -> list[tuple[str, FactKey]]:
-        return [(scope, ("latest", t)) for scope, t in self.latest_by_scope().items()]
+        for scope, t in self.latest_by_scope().items():
+            part = into.get(scope)
+            if part is None:
+                part = into[scope] = Partial()
+            part.add_latest(t, sign)
 
     @staticmethod
     def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial], touched: set[str]) -> None:
@@ -168,8 +168,13 @@ class Contributor:
                 counts[key] = value
             else:
                 del counts[key]
-            if key[0] == "latest":
-                part.note_latest(key[1], present=bool(value))
+            touched.add(scope)
+
+        def put_latest(scope: str, t: int, amount: int) -> None:
+            part = into.get(scope)
+            if part is None:
+                part = into[scope] = Partial()
+            part.add_latest(t, amount)
             touched.add(scope)
 
         # put() and _spread() inline Partial.add: the live intake's hot loop (~20 scope
@@ -196,12 +201,12 @@ class Contributor:
             for scope, t in new_latest.items():
                 before = old_latest.get(scope)
                 if before != t:
-                    put(scope, ("latest", t), 1)
+                    put_latest(scope, t, 1)
                     if before is not None:
-                        put(scope, ("latest", before), -1)
+                        put_latest(scope, before, -1)
             for scope, t in old_latest.items():
                 if scope not in new_latest:
-                    put(scope, ("latest", t), -1)
+                    put_latest(scope, t, -1)
         if old.stage != new.stage:
             for scope, key in new.stage - old.stage:
                 put(scope, key, 1)

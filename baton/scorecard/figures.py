@@ -22,21 +22,17 @@ Money = dict[str, int]
 class _Facts:
     """The facts of one Partial, grouped by how many key parts they have."""
 
-    def __init__(self, counts: dict[tuple[Any, ...], int]) -> None:
+    def __init__(self, counts: dict[tuple[Any, ...], int], latest: int | None) -> None:
         self.scalar: dict[str, int] = {}
         self.by_one: dict[str, dict[Any, int]] = {}
         self.by_two: dict[str, dict[str, dict[str, int]]] = {}
         scalar, by_one = self.scalar, self.by_one
-        # Of the "latest" multiset (thousands of keys) a record only shows the maximum.
-        self.latest: int | None = None
-        # Most keys have two parts (the response_ms and latest multisets): that case first.
+        # Of the "latest" multiset (kept apart by Partial) a record only shows the maximum.
+        self.latest = latest
+        # Most keys have two parts (the response_ms multiset): that case first.
         for key, value in counts.items():
             n = len(key)
             if n == 2:
-                if key[0] == "latest":
-                    if self.latest is None or key[1] > self.latest:
-                        self.latest = key[1]
-                    continue
                 group = by_one.get(key[0])
                 if group is None:
                     group = by_one[key[0]] = {}
@@ -67,8 +63,9 @@ def _per_unit(money: Money, units: int) -> Money | None:
     return {cur: round_half_away(amount, units) for cur, amount in money.items()}
 
 
-def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str) -> dict[str, Any]:
-    f = _Facts(counts)
+def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str, latest: int | None = None) -> dict[str, Any]:
+    """The record of ``scope`` from a Partial's ``counts``; ``latest``: its latest counted instant (``as_of``)."""
+    f = _Facts(counts, latest)
     leads, opportunities = f.n("leads"), f.n("opportunities")
     won, lost = f.n("deals_won"), f.n("deals_lost")
     bookings = f.money("bookings")

@@ -53,57 +53,79 @@ _UNKNOWN: Any = object()  # the cached maximum of "latest" must be recomputed
 
 
 class Partial:
-    """A summable aggregate for one scope (see the module docstring)."""
+    """A summable aggregate for one scope (see the module docstring).
 
-    __slots__ = ("counts", "_latest")
+    ``counts`` holds every fact but the "latest" multiset, which is kept apart in
+    ``latest_counts`` (instant -> how many contributors): it has a key per contributing
+    account, more than all other facts together, and a published part or a record
+    needs only its maximum, so the hot paths (``to_wire``, ``finalize``) skip it whole.
+    """
 
-    def __init__(self, counts: dict[FactKey, int] | None = None) -> None:
+    __slots__ = ("counts", "latest_counts", "_latest")
+
+    def __init__(self, counts: dict[FactKey, int] | None = None,
+                 latest_counts: dict[int, int] | None = None) -> None:
         self.counts: dict[FactKey, int] = {}
+        self.latest_counts: dict[int, int] = {}
         self._latest: int | None = _UNKNOWN
         for key, value in (counts or {}).items():
             self.add(key, value)
+        for instant, value in (latest_counts or {}).items():
+            self.add_latest(instant, value)
 
     # --- arithmetic ----------------------------------------------------------
     def add(self, key: FactKey, amount: int) -> None:
         """In place: ``key += amount``; a key that reaches zero disappears."""
-        if amount:
+        if key[0] == "latest":
+            self.add_latest(key[1], amount)
+        elif amount:
             value = self.counts.get(key, 0) + amount
             if value:
                 self.counts[key] = value
             else:
                 del self.counts[key]
-            if key[0] == "latest":
-                self.note_latest(key[1], present=bool(value))
 
-    def note_latest(self, instant: int, present: bool) -> None:
-        """Keep the cached maximum right after ``("latest", instant)`` was added (``present``) or
-        removed: ``add`` calls it, and so must a caller that writes ``counts`` directly."""
-        # Keeps the maximum of the "latest" multiset without a scan per flush: a newer
-        # instant raises it, and only removing the maximum itself forgets it.
-        top = self._latest
-        if top is _UNKNOWN:
+    def add_latest(self, instant: int, amount: int) -> None:
+        """In place: ``("latest", instant) += amount``, keeping the cached maximum right."""
+        if not amount:
             return
-        if present:
-            if top is None or instant > top:
+        latest = self.latest_counts
+        value = latest.get(instant, 0) + amount
+        # The maximum without a scan per flush: a newer instant raises it, and only
+        # removing the maximum itself forgets it.
+        top = self._latest
+        if value:
+            latest[instant] = value
+            if top is not _UNKNOWN and (top is None or instant > top):
                 self._latest = instant
-        elif instant == top:
-            self._latest = _UNKNOWN
+        else:
+            del latest[instant]
+            if instant == top:
+                self._latest = _UNKNOWN
 
     def latest(self) -> int | None:
         """The greatest instant in the "latest" multiset (the record's ``as_of``), or None."""
         if self._latest is _UNKNOWN:
-            self._latest = max((key[1] for key in self.counts if key[0] == "latest"), default=None)
+            self._latest = max(self.latest_counts, default=None)
         return self._latest
 
     def merge(self, other: "Partial", sign: int = 1) -> "Partial":
         """In place: ``self += sign * other``; returns self."""
+        counts = self.counts
         for key, value in other.counts.items():
-            self.add(key, sign * value)
+            value = counts.get(key, 0) + sign * value
+            if value:
+                counts[key] = value
+            else:
+                del counts[key]
+        for instant, value in other.latest_counts.items():
+            self.add_latest(instant, sign * value)
         return self
 
     def copy(self) -> "Partial":
         clone = Partial()
         clone.counts = dict(self.counts)
+        clone.latest_counts = dict(self.latest_counts)
         clone._latest = self._latest
         return clone
 
@@ -117,10 +139,11 @@ class Partial:
         return Partial().merge(self, -1)
 
     def is_empty(self) -> bool:
-        return not self.counts
+        return not self.counts and not self.latest_counts
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Partial) and self.counts == other.counts
+        return (isinstance(other, Partial) and self.counts == other.counts
+                and self.latest_counts == other.latest_counts)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -130,7 +153,10 @@ class Partial:
     # --- JSON ------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """Nested by key parts: ``{"leads": 3, "bookings": {"USD": 900}, "response_ms": {"1200": 2}}``."""
-        return self._json(whole_latest=True)
+        doc = self._json()
+        if self.latest_counts:
+            doc["latest"] = {str(instant): value for instant, value in self.latest_counts.items()}
+        return doc
 
     def to_wire(self) -> dict[str, Any]:
         """``to_json`` with the "latest" multiset cut to its maximum (count 1): what a part publishes.
@@ -140,22 +166,21 @@ class Partial:
         whole multiset (one key per contributing account) would not fit in a Kafka record
         past some 50,000 accounts; it stays in memory, where subtraction needs it.
         """
-        doc = self._json(whole_latest=False)
+        doc = self._json()
         top = self.latest()
         if top is not None:
             doc["latest"] = {str(top): 1}
         return doc
 
-    def _json(self, whole_latest: bool) -> dict[str, Any]:
-        # The worker serialises every changed scope each flush, and the multisets (response_ms,
-        # latest) hold thousands of keys: the one- and two-part keys take a short path.
+    def _json(self) -> dict[str, Any]:
+        """``counts`` nested by key parts ("latest" is not in it)."""
+        # The worker serialises every changed scope each flush, and the response_ms multiset
+        # holds hundreds of keys: the one- and two-part keys take a short path.
         doc: dict[str, Any] = {}
         for key, value in self.counts.items():
             n = len(key)
             if n == 2:
                 fact, part = key
-                if fact == "latest" and not whole_latest:
-                    continue
                 node = doc.get(fact)
                 if node is None:
                     node = doc[fact] = {}
@@ -177,6 +202,12 @@ class Partial:
         for fact, node in doc.items():
             if fact not in FACTS:
                 raise ValueError(f"unknown scorecard fact {fact!r}")
+            if fact == "latest" and isinstance(node, dict):
+                for name, value in node.items():
+                    if not isinstance(value, int) or isinstance(value, bool):
+                        raise ValueError(f"scorecard fact value must be an integer, got {value!r}")
+                    part.add_latest(int(name), value)
+                continue
             if len(FACTS[fact]) == 1 and isinstance(node, dict):
                 # The common shape (and the big multisets), without the generic walk below.
                 int_keyed = fact in INT_KEYED
@@ -202,7 +233,7 @@ class Partial:
         """The contract's scorecard record for ``scope`` (formulas: docs/scorecard.md)."""
         from baton.scorecard.figures import scorecard_record
 
-        return scorecard_record(self.counts, scope)
+        return scorecard_record(self.counts, scope, latest=self.latest())
 
 
 def _leaves(node: Any, depth: int) -> Iterable[tuple[tuple[str, ...], int]]:
