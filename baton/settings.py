@@ -206,6 +206,14 @@ class Settings(BaseSettings):
         20_000, ge=0,
         description="Accounts kept decoded in memory in front of the accounts table (0: none). "
                     "Each costs a few kB; a hit saves parsing and folding the whole history.")
+    producer_batch_bytes: int = Field(
+        262_144, ge=16_384, le=1_000_000,
+        description="Largest record batch the producer builds per topic partition (Faust's default: 16384). "
+                    "The Kafka client has one produce request in flight per broker and takes one batch per "
+                    "partition into each, so a worker's output to one partition moves at one batch per round "
+                    "trip: at 16 kB an intake batch's account changelog took dozens of round trips, and the "
+                    "delivery ledger's marks waited behind them (docs/benchmarks.md). Keep it under the "
+                    "broker's message.max.bytes (1 MB by default).")
     session_timeout_seconds: float = Field(
         10.0, ge=6, le=300,
         description="Consumer group session timeout. A worker that crashed is replaced (its partitions "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -79,3 +80,23 @@ def test_the_session_timeout_reaches_faust(monkeypatch):
     monkeypatch.setenv("BATON_SESSION_TIMEOUT_SECONDS", "30")
     conf = BatonApp(Settings(bootstrap_servers="127.0.0.1:1")).faust.conf
     assert conf.broker_session_timeout == 30.0 and conf.broker_heartbeat_interval == 3.0
+
+
+def test_the_producer_builds_batches_of_producer_batch_bytes(monkeypatch):
+    # One produce request in flight per broker, one batch per partition in each: the batch
+    # size bounds how fast output to one partition moves (16 kB, Faust's default, was a bottleneck).
+    from baton.streams.app import BatonApp
+
+    async def capacity(settings: Settings) -> int:
+        producer = BatonApp(settings).faust.producer._new_producer()  # the client Faust would start
+        batch, size, value = producer.create_batch(), 0, b"x" * 2_000
+        while batch.append(key=None, value=value, timestamp=None) is not None:
+            size += len(value)
+        return size
+
+    def batch_capacity(settings: Settings) -> int:
+        return asyncio.run(capacity(settings))  # aiokafka builds its client inside a running loop
+
+    assert 250_000 <= batch_capacity(Settings(bootstrap_servers="127.0.0.1:1")) <= 262_144
+    monkeypatch.setenv("BATON_PRODUCER_BATCH_BYTES", "16384")
+    assert batch_capacity(Settings(bootstrap_servers="127.0.0.1:1")) <= 16_384

@@ -100,6 +100,7 @@ class BatonApp:
             # restart included) gets them back: Faust's 60 s is a minute of silence per crash.
             broker_session_timeout=settings.session_timeout_seconds,
             broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+            producer_max_batch_size=settings.producer_batch_bytes,
             table_cleanup_interval=3600.0,
             autodiscover=False,
             # Baton creates and checks its topics itself (baton.streams.admin).
