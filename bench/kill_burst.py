@@ -59,6 +59,8 @@ def one_round(bootstrap: str, args, round_no: int) -> dict[str, Any]:
     create_topics(bootstrap, TopicNames(prefix).inputs, args.partitions)
     slack = Child(slack_server_child)
     token, api_url = slack.first()
+    seen: Counter = Counter()
+    kept_log = None
     env = {"BATON_SLACK__BOT_TOKEN": token, "BATON_SLACK__API_URL": api_url,
            "BATON_DELIVERY__RATE_LIMITS__SLACK": "0", "BATON_DELIVERY__DIGEST_THRESHOLD": "100000",
            "BATON_SESSION_TIMEOUT_SECONDS": "10"}
@@ -76,19 +78,79 @@ def one_round(bootstrap: str, args, round_no: int) -> dict[str, Any]:
                 log(f"round {round_no}: SIGKILL after {before_kill} of {args.burst} arrived")
                 worker.start(timeout=180)
                 deadline = time.monotonic() + 180
+                stalled_since, last = time.monotonic(), -1
                 while len(arrivals(slack)) < args.burst and time.monotonic() < deadline:
+                    now_seen = len(arrivals(slack))
+                    if now_seen != last:
+                        stalled_since, last = time.monotonic(), now_seen
+                    elif time.monotonic() - stalled_since > 30:
+                        _dump_stacks(worker, f"no message for 30 s after the restart ({now_seen} arrived)")
+                        _dump_offsets(worker, bootstrap, TopicNames(prefix).name("notifications"))
+                        break
                     time.sleep(0.5)
                 time.sleep(3)  # a late repeat must be counted too
                 seen = arrivals(slack)
             finally:
                 worker.stop()
+                kept_log = _keep_log(worker.log_path, prefix) if len(seen) < args.burst else None
     finally:
         slack.stop()
         delete_topics(bootstrap, prefix.rstrip("."))
     repeats = {note_id: n - 1 for note_id, n in seen.items() if n > 1}
-    return {"round": round_no, "arrived_before_kill": before_kill, "distinct_arrived": len(seen),
-            "lost": args.burst - len(seen), "repeated_messages": sum(repeats.values()),
-            "within_guarantee": args.burst == len(seen) and sum(repeats.values()) <= 1}
+    result = {"round": round_no, "arrived_before_kill": before_kill, "distinct_arrived": len(seen),
+              "lost": args.burst - len(seen), "repeated_messages": sum(repeats.values()),
+              "within_guarantee": args.burst == len(seen) and sum(repeats.values()) <= 1}
+    if kept_log:
+        result["worker_log"] = str(kept_log)
+    return result
+
+
+def _dump_stacks(worker, why: str) -> None:
+    """Append the stuck worker's Python stacks (py-spy dump, if installed) to its log."""
+    import shutil
+    import subprocess
+    import sys
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    with open(worker.log_path, "ab") as out:
+        out.write(f"\n===== {why}: py-spy dump =====\n".encode())
+        out.flush()
+        try:
+            subprocess.run([spy, "dump", "--pid", str(worker.proc.pid)], stdout=out, stderr=subprocess.STDOUT,
+                           timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            out.write(f"py-spy failed: {exc}\n".encode())
+
+
+def _dump_offsets(worker, bootstrap: str, topic: str) -> None:
+    """Append the worker group's committed offsets on ``topic`` and the topic's end offsets to its log."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    with open(worker.log_path, "a") as out:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+            committed = admin.list_consumer_group_offsets(worker.app_id)
+            admin.close()
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            ends = consumer.end_offsets(parts)
+            consumer.close()
+            for tp in parts:
+                meta = committed.get(tp)
+                out.write(f"{topic}[{tp.partition}]: committed {meta.offset if meta else None}, end {ends[tp]}\n")
+        except Exception as exc:  # noqa: BLE001 - a diagnostic only
+            out.write(f"offsets unavailable: {exc!r}\n")
+
+
+def _keep_log(log_path: Path, prefix: str) -> Path | None:
+    """A round that lost messages keeps its worker's log (both starts) for a look at why."""
+    kept = Path.home() / ".cache" / "baton" / "bench" / f"kill_burst-{prefix.rstrip('.')}.log"
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(log_path.read_bytes())
+    except OSError:
+        return None
+    return kept
 
 
 def main() -> None:
