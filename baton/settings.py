@@ -181,10 +181,12 @@ class Settings(BaseSettings):
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
     flush_interval_seconds: float = Field(1.0, gt=0, description="Coalescing window of m2c.funnel/m2c.scorecard output.")
     eager_drain: bool = Field(
-        True,
-        description="Faust's consumer hands each fetched record to the streams with its first step run at once "
-                    "instead of in four tasks (baton/streams/eager_drain.py): records reach the intake sooner and "
-                    "cost less CPU. Only installed over faust-streaming 0.15.3's own code; false keeps Faust's.")
+        False,
+        description="Experimental, off by default: Faust's consumer hands each fetched record to the streams with "
+                    "its first step run at once instead of in four tasks (baton/streams/eager_drain.py): records "
+                    "reach the intake sooner and cost less CPU. But a worker restarted after a SIGKILL sometimes "
+                    "consumed nothing at all with it (8 of ~45 restarts on a loaded machine, none of 25 without "
+                    "it; docs/benchmarks-latency-scale.md). Only installed over faust-streaming 0.15.3's own code.")
     intake_feed: bool = Field(
         True,
         description="The intake takes its records from Faust's conductor a fetch at a time "

@@ -64,6 +64,7 @@ def one_round(bootstrap: str, args, round_no: int) -> dict[str, Any]:
     env = {"BATON_SLACK__BOT_TOKEN": token, "BATON_SLACK__API_URL": api_url,
            "BATON_DELIVERY__RATE_LIMITS__SLACK": "0", "BATON_DELIVERY__DIGEST_THRESHOLD": "100000",
            "BATON_SESSION_TIMEOUT_SECONDS": "10"}
+    env.update(dict(item.split("=", 1) for item in args.worker_env))
     try:
         with tempfile.TemporaryDirectory(prefix="baton-kill-burst-") as tmp:
             worker = WorkerProcess(bootstrap, prefix, Path(tmp), env).start(timeout=180)
@@ -124,22 +125,26 @@ def _dump_stacks(worker, why: str) -> None:
 
 def _dump_offsets(worker, bootstrap: str, topic: str) -> None:
     """Append the worker group's committed offsets on ``topic`` and the topic's end offsets to its log."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    import urllib.request
+
+    from kafka import KafkaConsumer, TopicPartition
 
     with open(worker.log_path, "a") as out:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-            committed = admin.list_consumer_group_offsets(worker.app_id)
-            admin.close()
-            consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+            # An OffsetFetch in the worker's group, without joining it (nothing is subscribed).
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=worker.app_id, enable_auto_commit=False)
             parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
             ends = consumer.end_offsets(parts)
-            consumer.close()
             for tp in parts:
-                meta = committed.get(tp)
-                out.write(f"{topic}[{tp.partition}]: committed {meta.offset if meta else None}, end {ends[tp]}\n")
+                out.write(f"{topic}[{tp.partition}]: committed {consumer.committed(tp)}, end {ends[tp]}\n")
+            consumer.close()
         except Exception as exc:  # noqa: BLE001 - a diagnostic only
             out.write(f"offsets unavailable: {exc!r}\n")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics.json", timeout=10) as reply:
+                out.write(f"/metrics.json: {reply.read().decode()}\n")
+        except Exception as exc:  # noqa: BLE001 - a diagnostic only
+            out.write(f"/metrics.json unavailable: {exc!r}\n")
 
 
 def _keep_log(log_path: Path, prefix: str) -> Path | None:
@@ -158,6 +163,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--burst", type=int, default=600)
     p.add_argument("--kill-after", type=int, default=200)
+    p.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment for the worker, e.g. BATON_EAGER_DRAIN=false (repeatable)")
     args = p.parse_args()
     facts = machine()
     with broker(args.bootstrap) as bootstrap:

@@ -208,8 +208,9 @@ def test_the_worker_reports_how_long_after_production_it_handles_records(kafka_b
     assert handled_batches() > before, "the batch's delay was not observed"
     delay = worker.http_json("/metrics.json")["intake_delay_ms"]
     assert 60_000 <= delay["fetched"]["max"] <= delay["picked_up"]["max"] <= delay["handled"]["max"] < 120_000
-    # ...and the records were handed over by Baton's eager drain (on by default, installed over Faust 0.15.3).
-    assert worker.http_json("/metrics.json")["eager_drain"] is True
+    # ...handed over by Faust's own drain: Baton's eager drain is off by default (a restarted worker
+    # sometimes consumed nothing with it, docs/benchmarks-latency-scale.md).
+    assert worker.http_json("/metrics.json")["eager_drain"] is False
     # ...to the intake through its feed (baton/streams/intake_feed.py), not a Faust stream.
     assert worker.http_json("/metrics.json")["intake_feed"] is True
 
