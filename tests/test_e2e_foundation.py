@@ -213,6 +213,11 @@ def test_the_worker_reports_how_long_after_production_it_handles_records(kafka_b
     assert worker.http_json("/metrics.json")["eager_drain"] is False
     # ...to the intake through its feed (baton/streams/intake_feed.py), not a Faust stream.
     assert worker.http_json("/metrics.json")["intake_feed"] is True
+    # ...and the consumer's state says it reads: every assigned partition fetched, the flow on.
+    consumer = worker.http_json("/metrics.json")["consumer"]
+    assert consumer["assigned"] > 0 and consumer["flow_active"] and consumer["app_flow_active"], consumer
+    # (the tables' changelogs are paused once recovered: only a standby reads them on)
+    assert not consumer["in_recovery"] and all("-changelog[" in tp for tp in consumer["not_fetched"]), consumer
 
 
 def test_an_account_history_past_a_kafka_record_is_dead_lettered_and_not_counted(kafka_bootstrap, prefix, worker):

@@ -26,6 +26,7 @@ def register(baton: "BatonApp") -> None:
                          "intake_delay_ms": baton.intake_delay.summary_ms(),
                          "eager_drain": eager_drain_installed(),
                          "intake_feed": baton.intake_feed is not None,
+                         "consumer": consumer_state(app),
                          "delivery": {k: v for k, v in vars(delivery).items()
                                       if isinstance(v, int) and not k.startswith("_")} if delivery else None})
 
@@ -64,3 +65,29 @@ def register(baton: "BatonApp") -> None:
     @app.page("/")
     async def index(web, request):
         return web.html("", status=302, headers={"Location": "/dashboard"})
+
+
+def consumer_state(app) -> dict | None:
+    """Why a worker may not be reading: Faust's consumer's partitions and flow (counts and flags).
+
+    Partitions the consumer is assigned but does not fetch are paused (rebalance, recovery) or
+    left out while their stream's buffer is full; a suspended flow stops all of them.
+    """
+    consumer = getattr(app, "_consumer", None)  # never create one just to look at it
+    if consumer is None:
+        return None
+    try:
+        assigned = consumer.assignment()
+    except Exception:  # noqa: BLE001 - not started yet, or stopping
+        assigned = set()
+    active = getattr(consumer, "_active_partitions", None)
+    return {
+        "assigned": len(assigned),
+        "active": None if active is None else len(active),
+        "paused": len(getattr(consumer, "_paused_partitions", ()) or ()),
+        "buffer_full": len(getattr(consumer, "_buffered_partitions", ()) or ()),
+        "not_fetched": sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned - (active or set()))[:50],
+        "flow_active": bool(getattr(consumer, "flow_active", True)),
+        "app_flow_active": app.flow_control.is_active(),
+        "in_recovery": bool(getattr(app, "in_recovery", False)),
+    }
