@@ -87,6 +87,9 @@ def consumer_state(app) -> dict | None:
         "paused": len(getattr(consumer, "_paused_partitions", ()) or ()),
         "buffer_full": len(getattr(consumer, "_buffered_partitions", ()) or ()),
         "not_fetched": sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned - (active or set()))[:50],
+        # The offset each partition was last read at (None: nothing read since the assignment).
+        "read_offsets": {f"{tp.topic}[{tp.partition}]": (getattr(consumer, "_read_offset", None) or {}).get(tp)
+                         for tp in sorted(assigned) if "-changelog" not in tp.topic and "__assignor" not in tp.topic},
         "flow_active": bool(getattr(consumer, "flow_active", True)),
         "app_flow_active": app.flow_control.is_active(),
         "in_recovery": bool(getattr(app, "in_recovery", False)),
