@@ -90,7 +90,28 @@ def consumer_state(app) -> dict | None:
         # The offset each partition was last read at (None: nothing read since the assignment).
         "read_offsets": {f"{tp.topic}[{tp.partition}]": (getattr(consumer, "_read_offset", None) or {}).get(tp)
                          for tp in sorted(assigned) if "-changelog" not in tp.topic and "__assignor" not in tp.topic},
+        "positions": _fetch_positions(consumer),
         "flow_active": bool(getattr(consumer, "flow_active", True)),
         "app_flow_active": app.flow_control.is_active(),
         "in_recovery": bool(getattr(app, "in_recovery", False)),
     }
+
+
+def _fetch_positions(consumer) -> dict[str, object]:
+    """The Kafka client's fetch position per input and output partition ("reset": waiting for one;
+    "paused"), read off aiokafka's subscription state (a diagnostic: private, may change)."""
+    try:
+        client = consumer._thread._ensure_consumer()  # noqa: SLF001 - Faust's aiokafka consumer, in its thread
+        assignment = client._subscription.subscription.assignment  # noqa: SLF001
+    except Exception:  # noqa: BLE001 - not started, or another Faust/aiokafka
+        return {}
+    out: dict[str, object] = {}
+    for tp in sorted(assignment.tps):
+        if "-changelog" in tp.topic or "__assignor" in tp.topic:
+            continue
+        state = assignment.state_value(tp)
+        if state is None:
+            continue
+        out[f"{tp.topic}[{tp.partition}]"] = ("paused" if state.paused else state.position if state.has_valid_position
+                                              else "reset" if state.awaiting_reset else None)
+    return out
