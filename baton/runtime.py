@@ -42,6 +42,9 @@ def build_worker(settings: Settings):
     from baton.streams.app import BatonApp
 
     partitions = prepare_topics(settings)
+    from baton.streams import seek_back
+
+    seek_back.install()  # records dropped in a rebalance are read again, committed offset or not
     if settings.eager_drain:
         from baton.streams.eager_drain import install
 

@@ -219,6 +219,7 @@ def test_the_worker_reports_how_long_after_production_it_handles_records(kafka_b
     # (the tables' changelogs are paused once recovered: only a standby reads them on)
     assert not consumer["in_recovery"] and all("-changelog[" in tp for tp in consumer["not_fetched"]), consumer
     assert consumer["positions"] and all(isinstance(p, int) for p in consumer["positions"].values()), consumer
+    assert worker.http_json("/metrics.json")["seek_back"] is True  # baton.streams.seek_back
 
 
 def test_an_account_history_past_a_kafka_record_is_dead_lettered_and_not_counted(kafka_bootstrap, prefix, worker):

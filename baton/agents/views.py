@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from baton.streams.eager_drain import installed as eager_drain_installed
+from baton.streams.seek_back import installed as seek_back_installed
 from baton.web import render_dashboard
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def register(baton: "BatonApp") -> None:
                          "intake_delay_ms": baton.intake_delay.summary_ms(),
                          "eager_drain": eager_drain_installed(),
                          "intake_feed": baton.intake_feed is not None,
+                         "seek_back": seek_back_installed(),
                          "consumer": consumer_state(app),
                          "delivery": {k: v for k, v in vars(delivery).items()
                                       if isinstance(v, int) and not k.startswith("_")} if delivery else None})
