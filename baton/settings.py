@@ -185,8 +185,9 @@ class Settings(BaseSettings):
         description="Experimental, off by default: Faust's consumer hands each fetched record to the streams with "
                     "its first step run at once instead of in four tasks (baton/streams/eager_drain.py): records "
                     "reach the intake sooner and cost less CPU. But a worker restarted after a SIGKILL sometimes "
-                    "consumed nothing at all, more often with it (8 of ~45 restarts on a loaded machine, 3 "
-                    "of 50 without it; docs/benchmarks-latency-scale.md). Only installed over faust-streaming 0.15.3's own code.")
+                    "skipped what was queued, more often with it (8 of ~45 restarts on a loaded machine, 5 of "
+                    "84 without it before baton/streams/seek_back.py; docs/benchmarks-latency-scale.md). "
+                    "Only installed over faust-streaming 0.15.3's own code.")
     intake_feed: bool = Field(
         True,
         description="The intake takes its records from Faust's conductor a fetch at a time "
