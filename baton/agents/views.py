@@ -88,10 +88,10 @@ def consumer_state(app) -> dict | None:
         "active": None if active is None else len(active),
         "paused": len(getattr(consumer, "_paused_partitions", ()) or ()),
         "buffer_full": len(getattr(consumer, "_buffered_partitions", ()) or ()),
-        "not_fetched": sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned - (active or set()))[:50],
+        "not_fetched": sorted(_label(tp) for tp in assigned - (active or set()))[:50],
         # The offset each partition was last read at (None: nothing read since the assignment).
-        "read_offsets": {f"{tp.topic}[{tp.partition}]": (getattr(consumer, "_read_offset", None) or {}).get(tp)
-                         for tp in sorted(assigned) if "-changelog" not in tp.topic and "__assignor" not in tp.topic},
+        "read_offsets": {_label(tp): (getattr(consumer, "_read_offset", None) or {}).get(tp)
+                         for tp in sorted(assigned) if _is_stream(tp)},
         "positions": _fetch_positions(consumer),
         "flow_active": bool(getattr(consumer, "flow_active", True)),
         "app_flow_active": app.flow_control.is_active(),
@@ -109,11 +109,18 @@ def _fetch_positions(consumer) -> dict[str, object]:
         return {}
     out: dict[str, object] = {}
     for tp in sorted(assignment.tps):
-        if "-changelog" in tp.topic or "__assignor" in tp.topic:
-            continue
-        state = assignment.state_value(tp)
+        state = assignment.state_value(tp) if _is_stream(tp) else None
         if state is None:
             continue
-        out[f"{tp.topic}[{tp.partition}]"] = ("paused" if state.paused else state.position if state.has_valid_position
+        out[_label(tp)] = ("paused" if state.paused else state.position if state.has_valid_position
                                               else "reset" if state.awaiting_reset else None)
     return out
+
+
+def _label(tp) -> str:
+    return f"{tp.topic}[{tp.partition}]"
+
+
+def _is_stream(tp) -> bool:
+    """An input or output topic's partition, not a table changelog or Faust's assignor topic."""
+    return "-changelog" not in tp.topic and "__assignor" not in tp.topic

@@ -124,8 +124,8 @@ def _share_of(key: bytes | None, shares: int) -> int:
 async def _replay_share(settings: Settings, split: _Split) -> tuple[Replay, dict[str, Partial] | None, int, int]:
     """Read and validate the records of one share; group them by account.
 
-    Returns the grouped events, their account totals when sharing (folded here while the
-    GC is off; None for a single share), and how many records were read and rejected.
+    Returns the grouped events, their account totals when sharing (None for a single share),
+    and how many records were read and rejected.
     """
     names = TopicNames(settings.topic_prefix)
     acc = Replay()
@@ -135,31 +135,31 @@ async def _replay_share(settings: Settings, split: _Split) -> tuple[Replay, dict
     share, shares, partitions = split.share, split.shares, split.partitions
     only = (lambda tp: tp.partition % shares == share) if partitions else None
     checked: dict[bytes, int] = {}  # key -> its murmur2 partition, when splitting by partition
-    with gc_paused():
-        async for batch in read_to_end(settings.bootstrap_servers, names.inputs, only=only):
-            if partitions:
-                for rec in batch:
-                    key = rec.key
-                    if key is not None and checked.get(key) != rec.partition:
-                        checked[key] = _check_key(key, rec.topic, rec.partition, partitions)
-            elif shares > 1:
-                batch = [rec for rec in batch if _share_of(rec.key, shares) == share]
-            total += len(batch)
+    # The cyclic GC is off here: replay_inputs pauses it, and forked shares inherit that.
+    async for batch in read_to_end(settings.bootstrap_servers, names.inputs, only=only):
+        if partitions:
             for rec in batch:
-                # validate() is decode() without building a DeadLetter: the same records are rejected.
-                out = validate(rec.value, rec.key, rec.timestamp)
-                if out.__class__ is str:
-                    rejected += 1
-                else:
-                    add(compact(out))
-        if shares > 1:
-            totals = acc.account_totals(settings.sla_windows)
+                key = rec.key
+                if key is not None and checked.get(key) != rec.partition:
+                    checked[key] = _check_key(key, rec.topic, rec.partition, partitions)
+        elif shares > 1:
+            batch = [rec for rec in batch if _share_of(rec.key, shares) == share]
+        total += len(batch)
+        for rec in batch:
+            # validate() is decode() without building a DeadLetter: the same records are rejected.
+            out = validate(rec.value, rec.key, rec.timestamp)
+            if out.__class__ is str:
+                rejected += 1
+            else:
+                add(compact(out))
+    if shares > 1:
+        totals = acc.account_totals(settings.sla_windows)
     return acc, totals, total, rejected
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """The cyclic GC off inside (nested uses are fine: the outermost turns it back on).
+    """The cyclic GC off inside (the outermost of nested uses turns it back on).
 
     Nothing the replay builds makes reference cycles, but every event it holds is a tracked
     dict: with the GC on, its full collections walk them all again and again (measured: 2-3x

@@ -63,15 +63,12 @@ class Partial:
 
     __slots__ = ("counts", "latest_counts", "_latest")
 
-    def __init__(self, counts: dict[FactKey, int] | None = None,
-                 latest_counts: dict[int, int] | None = None) -> None:
+    def __init__(self, counts: dict[FactKey, int] | None = None) -> None:
         self.counts: dict[FactKey, int] = {}
         self.latest_counts: dict[int, int] = {}
         self._latest: int | None = _UNKNOWN
         for key, value in (counts or {}).items():
-            self.add(key, value)
-        for instant, value in (latest_counts or {}).items():
-            self.add_latest(instant, value)
+            self.add(key, value)  # "latest" keys go to latest_counts
 
     # --- arithmetic ----------------------------------------------------------
     def add(self, key: FactKey, amount: int) -> None:
@@ -202,19 +199,15 @@ class Partial:
         for fact, node in doc.items():
             if fact not in FACTS:
                 raise ValueError(f"unknown scorecard fact {fact!r}")
-            if fact == "latest" and isinstance(node, dict):
-                for name, value in node.items():
-                    if not isinstance(value, int) or isinstance(value, bool):
-                        raise ValueError(f"scorecard fact value must be an integer, got {value!r}")
-                    part.add_latest(int(name), value)
-                continue
             if len(FACTS[fact]) == 1 and isinstance(node, dict):
                 # The common shape (and the big multisets), without the generic walk below.
-                int_keyed = fact in INT_KEYED
+                int_keyed, latest = fact in INT_KEYED, fact == "latest"
                 for name, value in node.items():
                     if not isinstance(value, int) or isinstance(value, bool):
                         raise ValueError(f"scorecard fact value must be an integer, got {value!r}")
-                    if value:
+                    if latest:
+                        part.add_latest(int(name), value)
+                    elif value:
                         key = (fact, int(name) if int_keyed else name)
                         total = counts.get(key, 0) + value
                         if total:

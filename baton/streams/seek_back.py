@@ -37,7 +37,7 @@ def uncommitted_stream_partitions(committed: Mapping[Any, int | None], changelog
 
 async def _seek_to_committed(self) -> Mapping[Any, int]:
     committed = await _ORIGINAL(self)
-    missed = uncommitted_stream_partitions(committed, set(self.app.tables.changelog_topics))
+    missed = uncommitted_stream_partitions(committed, self.app.tables.changelog_topics)
     if missed:
         log.info("seeking %d partition(s) with no committed offset to their beginning (Faust's seek back "
                  "to committed offsets leaves them at their fetch position)", len(missed))
