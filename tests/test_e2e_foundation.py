@@ -208,9 +208,8 @@ def test_the_worker_reports_how_long_after_production_it_handles_records(kafka_b
     assert handled_batches() > before, "the batch's delay was not observed"
     delay = worker.http_json("/metrics.json")["intake_delay_ms"]
     assert 60_000 <= delay["fetched"]["max"] <= delay["picked_up"]["max"] <= delay["handled"]["max"] < 120_000
-    # ...handed over by Faust's own drain: Baton's eager drain is off by default (a restarted worker
-    # sometimes consumed nothing with it, docs/benchmarks-latency-scale.md).
-    assert worker.http_json("/metrics.json")["eager_drain"] is False
+    # ...handed over by Baton's eager drain (on by default: Faust's consumer without four tasks per record).
+    assert worker.http_json("/metrics.json")["eager_drain"] is True
     # ...to the intake through its feed (baton/streams/intake_feed.py), not a Faust stream.
     assert worker.http_json("/metrics.json")["intake_feed"] is True
     # ...and the consumer's state says it reads: every assigned partition fetched, the flow on.
