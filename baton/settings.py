@@ -184,8 +184,8 @@ class Settings(BaseSettings):
         True,
         description="Faust's consumer hands each fetched record to the streams with its first step run at once "
                     "instead of in four tasks (baton/streams/eager_drain.py): records reach the intake sooner and "
-                    "the worker does ~25 % more per CPU second. Only installed over faust-streaming 0.15.3's own "
-                    "code. Off, Faust's own drain runs.")
+                    "the worker handles ~1.5x the events per second (bench.throughput, 200,000 events). Only installed "
+                    "over faust-streaming 0.15.3's own code. Off, Faust's own drain runs.")
     intake_feed: bool = Field(
         True,
         description="The intake takes its records from Faust's conductor a fetch at a time "

@@ -46,6 +46,19 @@ HISTORY_DAYS = 400  # events start this long ago: the decoder rejects events fro
 Event = tuple[str, bytes, bytes]  # (short topic, key, value)
 
 
+def py_spy() -> str | None:
+    """The py-spy executable (on PATH or beside this Python), or None if it is not installed."""
+    import shutil
+
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return found if Path(found).exists() else None
+
+
+def env_pairs(items: list[str]) -> dict[str, str]:
+    """``--worker-env NAME=VALUE`` arguments as an environment."""
+    return dict(item.split("=", 1) for item in items)
+
+
 # --- command line ------------------------------------------------------------------
 
 

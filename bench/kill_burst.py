@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from bench.common import (TopicNames, broker, create_topics, delete_topics, emit, fresh_prefix, log, machine,
-                          parser)
+from bench.common import (TopicNames, broker, create_topics, delete_topics, emit, env_pairs, fresh_prefix, log,
+                          machine, parser, py_spy)
 from bench.common import _produce as produce_batches
 from bench.latency import Child, slack_server_child
 
@@ -64,7 +64,7 @@ def one_round(bootstrap: str, args, round_no: int) -> dict[str, Any]:
     env = {"BATON_SLACK__BOT_TOKEN": token, "BATON_SLACK__API_URL": api_url,
            "BATON_DELIVERY__RATE_LIMITS__SLACK": "0", "BATON_DELIVERY__DIGEST_THRESHOLD": "100000",
            "BATON_SESSION_TIMEOUT_SECONDS": "10"}
-    env.update(dict(item.split("=", 1) for item in args.worker_env))
+    env.update(env_pairs(args.worker_env))
     try:
         with tempfile.TemporaryDirectory(prefix="baton-kill-burst-") as tmp:
             worker = WorkerProcess(bootstrap, prefix, Path(tmp), env).start(timeout=180)
@@ -80,8 +80,7 @@ def one_round(bootstrap: str, args, round_no: int) -> dict[str, Any]:
                 worker.start(timeout=180)
                 deadline = time.monotonic() + 180
                 stalled_since, last = time.monotonic(), -1
-                while len(arrivals(slack)) < args.burst and time.monotonic() < deadline:
-                    now_seen = len(arrivals(slack))
+                while (now_seen := len(arrivals(slack))) < args.burst and time.monotonic() < deadline:
                     if now_seen != last:
                         stalled_since, last = time.monotonic(), now_seen
                     elif time.monotonic() - stalled_since > 30:
@@ -108,11 +107,9 @@ def one_round(bootstrap: str, args, round_no: int) -> dict[str, Any]:
 
 def _dump_stacks(worker, why: str) -> None:
     """Append the stuck worker's Python stacks (py-spy dump, if installed) to its log."""
-    import shutil
     import subprocess
-    import sys
 
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spy = py_spy() or "py-spy"  # not installed: the failure is written to the log
     with open(worker.log_path, "ab") as out:
         out.write(f"\n===== {why}: py-spy dump =====\n".encode())
         out.flush()

@@ -36,8 +36,8 @@ from typing import Any
 
 import orjson
 
-from bench.common import (REPO, cpu_seconds, TopicNames, broker, create_topics, delete_topics, emit, fresh_prefix, load_events,
-                          log, machine, ratio)
+from bench.common import (REPO, cpu_seconds, TopicNames, broker, create_topics, delete_topics, emit, env_pairs,
+                          fresh_prefix, load_events, log, machine, py_spy, ratio)
 
 TARGET_P99_MS = 100.0
 
@@ -222,14 +222,12 @@ async def _produce_steadily(bootstrap: str, prefix: str, events, rate: float, se
 
 
 def _start_profile(pid: int, path: Path | None):
-    import shutil
     import subprocess
-    import sys
 
     if path is None:
         return None
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
+    spy = py_spy()
+    if spy is None:
         log("py-spy not found: no profile")
         return None
     return subprocess.Popen([spy, "record", "--pid", str(pid), "-r", "100", "-f", "raw", "-o", str(path)],
@@ -293,7 +291,7 @@ def main() -> None:
                "BATON_DELIVERY__RATE_LIMITS__SLACK": str(args.slack_rate),
                "BATON_DELIVERY__DIGEST_THRESHOLD": "100000" if args.slack_rate == 0 else "5",
                "BATON_FLUSH_INTERVAL_SECONDS": "1.0", "BATON_LOG_LEVEL": "info",
-               **dict(item.split("=", 1) for item in args.worker_env)}
+               **env_pairs(args.worker_env)}
         with tempfile.TemporaryDirectory(prefix="baton-latency-") as tmp:
             workers = [WorkerProcess(bootstrap, prefix, Path(tmp) / f"w{i}", env) for i in range(args.workers)]
             kafka = None

@@ -57,9 +57,9 @@ def run_replay(bootstrap: str, prefix: str, workers: int | None = None) -> dict[
 def profile_replay(bootstrap: str, prefix: str, out: Path) -> dict[str, Any]:
     """One replay in a fresh process under py-spy; the hot spots as percentages of samples."""
     from bench.profile_summary import summarise
-    from bench.throughput import _py_spy
+    from bench.common import py_spy
 
-    spy = _py_spy()
+    spy = py_spy()
     if spy is None:
         return {"error": "py-spy is not installed (pip install py-spy)"}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import (REPO, TopicNames, broker, delete_topics, emit, fresh_prefix, log, machine, median, parser,
-                          prepare, produce, rate, ratio, raw_consume, wait_processed)
+from bench.common import (REPO, TopicNames, broker, delete_topics, emit, env_pairs, fresh_prefix, log, machine, median,
+                          parser, prepare, produce, py_spy, rate, ratio, raw_consume, wait_processed)
 
 # Faust reads these settings from the environment itself (faust/types/settings: env_name).
 KNOBS: list[tuple[str, dict[str, str], list[str]]] = [
@@ -69,18 +69,13 @@ COSTS: list[tuple[str, list[str]]] = [
 ]
 
 
-def _py_spy() -> str | None:
-    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    return found if Path(found).exists() else None
-
-
 def run_bare(bootstrap: str, prefix: str, events: int, env: dict[str, str], flags: list[str],
              profile: Path | None = None, timeout: float | None = None) -> dict[str, Any]:
     """One bare Faust agent in a fresh process; returns its JSON line."""
     cmd = [sys.executable, "-m", "bench.bare_faust", "--bootstrap", bootstrap, "--prefix", prefix,
            "--events", str(events), *flags]
-    if profile is not None and _py_spy():
-        cmd = [_py_spy(), "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *cmd]
+    if profile is not None and py_spy():
+        cmd = [py_spy(), "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *cmd]
     full_env = {**{k: v for k, v in os.environ.items() if k not in ("STREAM_BUFFER_MAXSIZE", "BROKER_MAX_POLL_RECORDS")},
                 **env, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
@@ -113,8 +108,8 @@ def run_worker(bootstrap: str, prefix: str, events: int, workdir: Path, env: dic
     worker.start(timeout=180)
     ready = time.perf_counter()
     try:
-        if profile is not None and _py_spy():
-            spy = subprocess.Popen([_py_spy(), "record", "--pid", str(worker.proc.pid), "-r", "100",
+        if profile is not None and py_spy():
+            spy = subprocess.Popen([py_spy(), "record", "--pid", str(worker.proc.pid), "-r", "100",
                                     "-f", "raw", "-o", str(profile)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         waited = wait_processed([worker], events, "worker", stall=120.0, poll=poll)
@@ -165,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="sample the worker and the bare agent with py-spy; raw profiles go to DIR")
     args = p.parse_args(argv)
     n = args.events
-    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
+    worker_env = env_pairs(args.worker_env)
     result: dict[str, Any] = {"bench": "throughput", "machine": machine()}
 
     with broker(args.bootstrap) as bootstrap:

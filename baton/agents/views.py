@@ -83,6 +83,7 @@ def consumer_state(app) -> dict | None:
     except Exception:  # noqa: BLE001 - not started yet, or stopping
         assigned = set()
     active = getattr(consumer, "_active_partitions", None)
+    changelogs = app.tables.changelog_topics  # the same set baton.streams.seek_back leaves to Faust
     return {
         "assigned": len(assigned),
         "active": None if active is None else len(active),
@@ -91,15 +92,15 @@ def consumer_state(app) -> dict | None:
         "not_fetched": sorted(_label(tp) for tp in assigned - (active or set()))[:50],
         # The offset each partition was last read at (None: nothing read since the assignment).
         "read_offsets": {_label(tp): (getattr(consumer, "_read_offset", None) or {}).get(tp)
-                         for tp in sorted(assigned) if _is_stream(tp)},
-        "positions": _fetch_positions(consumer),
+                         for tp in sorted(assigned) if _is_stream(tp, changelogs)},
+        "positions": _fetch_positions(consumer, changelogs),
         "flow_active": bool(getattr(consumer, "flow_active", True)),
         "app_flow_active": app.flow_control.is_active(),
         "in_recovery": bool(getattr(app, "in_recovery", False)),
     }
 
 
-def _fetch_positions(consumer) -> dict[str, object]:
+def _fetch_positions(consumer, changelogs: set[str]) -> dict[str, object]:
     """The Kafka client's fetch position per input and output partition ("reset": waiting for one;
     "paused"), read off aiokafka's subscription state (a diagnostic: private, may change)."""
     try:
@@ -109,7 +110,7 @@ def _fetch_positions(consumer) -> dict[str, object]:
         return {}
     out: dict[str, object] = {}
     for tp in sorted(assignment.tps):
-        state = assignment.state_value(tp) if _is_stream(tp) else None
+        state = assignment.state_value(tp) if _is_stream(tp, changelogs) else None
         if state is None:
             continue
         out[_label(tp)] = ("paused" if state.paused else state.position if state.has_valid_position
@@ -121,6 +122,6 @@ def _label(tp) -> str:
     return f"{tp.topic}[{tp.partition}]"
 
 
-def _is_stream(tp) -> bool:
+def _is_stream(tp, changelogs: set[str]) -> bool:
     """An input or output topic's partition, not a table changelog or Faust's assignor topic."""
-    return "-changelog" not in tp.topic and "__assignor" not in tp.topic
+    return tp.topic not in changelogs and "__assignor" not in tp.topic
