@@ -23,7 +23,7 @@ while producing (1.0: one core); ``--workers N`` starts N workers in the group.
 Delivery runs as shipped except for the rate limit, which is off (0): Slack's
 default of 1 message/s per channel would measure the rate limiter, not the
 pipeline (``--slack-rate`` to try it). So a destination with more than
-``digest_threshold`` (5) messages waiting gets one digest of them, as in
+``digest_threshold`` (5 as shipped) messages waiting gets one digest of them, as in
 production; the payment's id is in the digest's metadata and counts when the
 digest arrives. ``--one-per-notification`` turns digests off (one message per
 notification, whatever waits): the lanes' own capacity, a stress figure.
@@ -40,10 +40,12 @@ from typing import Any
 
 import orjson
 
+from baton.settings import DeliverySettings
 from bench.common import (REPO, cpu_seconds, TopicNames, broker, create_topics, delete_topics, emit, env_pairs,
                           fresh_prefix, load_events, log, machine, py_spy, ratio)
 
 TARGET_P99_MS = 100.0
+DIGEST_THRESHOLD = DeliverySettings().digest_threshold  # Baton's shipped setting, which the bench keeps
 
 
 # --- helpers in child processes ---------------------------------------------------------------------------------
@@ -378,7 +380,8 @@ def main() -> None:
         "meets_target": bool(baton.get("p99") is not None and baton["p99"] < TARGET_P99_MS),
         "workers": args.workers,
         "slack_delivery": ("one message per notification (digests off)" if args.one_per_notification
-                           else "as shipped, rate limit off: a digest when more than 5 wait for a channel"),
+                           else f"as shipped, rate limit off: a digest when more than {DIGEST_THRESHOLD} wait "
+                                "for a channel"),
         "worker_cpu_share": worker_cpu_share,  # per worker, of one core, while producing (1.0: a core's worth)
         "worker_env": env | {"BATON_SLACK__BOT_TOKEN": "(test token)"},
         "worker_metrics": [{k: v for k, v in m.items() if k != "by_type"} for m in metrics],

@@ -74,8 +74,9 @@ def run_bare(bootstrap: str, prefix: str, events: int, env: dict[str, str], flag
     """One bare Faust agent in a fresh process; returns its JSON line."""
     cmd = [sys.executable, "-m", "bench.bare_faust", "--bootstrap", bootstrap, "--prefix", prefix,
            "--events", str(events), *flags]
-    if profile is not None and py_spy():
-        cmd = [py_spy(), "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *cmd]
+    spy = py_spy() if profile is not None else None
+    if spy:
+        cmd = [spy, "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *cmd]
     full_env = {**{k: v for k, v in os.environ.items() if k not in ("STREAM_BUFFER_MAXSIZE", "BROKER_MAX_POLL_RECORDS")},
                 **env, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
@@ -108,8 +109,9 @@ def run_worker(bootstrap: str, prefix: str, events: int, workdir: Path, env: dic
     worker.start(timeout=180)
     ready = time.perf_counter()
     try:
-        if profile is not None and py_spy():
-            spy = subprocess.Popen([py_spy(), "record", "--pid", str(worker.proc.pid), "-r", "100",
+        spy_path = py_spy() if profile is not None else None
+        if spy_path:
+            spy = subprocess.Popen([spy_path, "record", "--pid", str(worker.proc.pid), "-r", "100",
                                     "-f", "raw", "-o", str(profile)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         waited = wait_processed([worker], events, "worker", stall=120.0, poll=poll)
