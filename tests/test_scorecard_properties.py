@@ -319,3 +319,52 @@ def test_stepping_the_carried_state_equals_folding_the_history(events, rng, in_o
             card.apply_facts(old, facts[account])
         states[account] = result.state
     assert card.records() == replay(events)
+
+
+@PROPERTY
+@given(events=histories(), rng=st.randoms(use_true_random=False), partitions=st.integers(1, 4),
+       whole_share=st.sampled_from([0.0, 0.2, 1.0]), repeat_share=st.sampled_from([0.0, 0.3]))
+def test_patches_and_whole_parts_combine_to_the_replay(events, rng, partitions, whole_share, repeat_share):
+    """What the live worker publishes (whole parts, then patches of what changed) and the
+    combiner's PartStore sums give the replay's records, with messages redelivered at random."""
+    from baton.scorecard.part_store import PartStore, part_message
+
+    workers = [LiveWorker(via_facts=True) for _ in range(partitions)]
+    sent_whole: list[set[str]] = [set() for _ in range(partitions)]
+    table: dict[tuple[str, int], bytes] = {}  # the combiner's table: part as published
+    store = PartStore(partitions, lambda scope, p: orjson.loads(table[(scope, p)]) if (scope, p) in table else None)
+
+    def publish(p: int) -> None:
+        card = workers[p].scorecard
+        for scope, keys in card.take_changes().items():
+            part = card.partials.get(scope)
+            whole = part is not None and (scope not in sent_whole[p] or rng.random() < whole_share)
+            if part is None:
+                sent_whole[p].discard(scope)
+            elif whole:
+                sent_whole[p].add(scope)
+            wire = orjson.dumps(part_message(scope, p, part, None if whole else keys))
+            for _ in range(2 if rng.random() < repeat_share else 1):  # a redelivery applies it again
+                scope_, p_, stored = store.apply(orjson.loads(wire))
+                if stored:
+                    table[(scope_, p_)] = orjson.dumps(stored)
+                else:
+                    table.pop((scope_, p_), None)
+            if rng.random() < 0.1:
+                store.clear()  # a rebalance: read back from the table
+
+    for partition, ev in arrival(events, rng, partitions):
+        workers[partition].receive(ev)
+        if rng.random() < 0.5:
+            workers[partition].flush()
+            if rng.random() < 0.5:
+                publish(partition)
+    for p, worker in enumerate(workers):
+        worker.flush()
+        publish(p)
+    expected = replay(events)
+    scopes = {scope for scope, _ in table} | set(expected)
+    assert {scope: store.record(scope) for scope in scopes} == {scope: expected.get(scope) for scope in scopes}
+    # The table holds each partition's part exactly as a whole part would publish it.
+    for (scope, p), raw in table.items():
+        assert orjson.loads(raw) == orjson.loads(orjson.dumps(workers[p].scorecard.partials[scope].to_wire()))

@@ -221,17 +221,17 @@ def register(baton: "BatonApp") -> None:
                 return
             entry.state = result.state
             store(batch, key, entry, stored, event)
-            count_in_scorecard(card, msg.partition, entry, result.state)
+            count_in_scorecard(card, entry, result.state)
             for due in open_checks(result.state, history, settings.sla_seconds, settings.payment_missing_days):
                 baton.due_queue.push(due)
         baton.pending_funnel[key] = result.state
 
-    def count_in_scorecard(card, partition: int, entry: CachedAccount, state) -> None:
+    def count_in_scorecard(card, entry: CachedAccount, state) -> None:
         if card is None:  # not yet recovered: the rebuild after recovery counts it
             entry.facts = None
             return
         old, entry.facts = entry.facts, card.facts(state)  # old: taken before the step (None: a new account)
-        baton.dirty_parts.setdefault(partition, set()).update(card.apply_facts(old, entry.facts))
+        card.apply_facts(old, entry.facts)  # the card notes what changed, for the next flush
 
     async def handle_spend(msg, decoded) -> None:
         # One table entry per spend event id (written in this record's partition, whatever
@@ -246,7 +246,7 @@ def register(baton: "BatonApp") -> None:
         baton.spend[key] = orjson.dumps(ev)
         card = baton.part_cards.get(msg.partition)
         if card is not None:
-            baton.dirty_parts.setdefault(msg.partition, set()).update(card.apply_spend(ev))
+            card.apply_spend(ev)
 
     async def handle_due(batch: Batch, event) -> None:
         msg = event.message

@@ -94,8 +94,7 @@ def register(baton: "BatonApp") -> None:
                 p = ev["src"][1] if ev.get("src") else expected_partition(key, baton.partitions)
                 if p in active:
                     cards[p].apply_spend(ev)
-        baton.part_cards = cards
-        baton.dirty_parts = {p: set(card.partials) for p, card in cards.items()}
+        baton.part_cards = cards  # new cards: each of their scopes is published whole next flush
         baton.due_queue = dues
         log.info("recovered %d accounts in partitions %s in %.2fs: %d timer checks pending",
                  accounts, sorted(active), time.perf_counter() - started, len(dues))

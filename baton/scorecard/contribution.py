@@ -151,13 +151,18 @@ class Contributor:
             part.add_latest(t, sign)
 
     @staticmethod
-    def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial], touched: set[str]) -> None:
+    def delta(old: "Contributor", new: "Contributor", into: dict[str, Partial], touched: set[str],
+              changed: set[tuple[Scopes | str, FactKey]] | None = None) -> None:
         """``into += new - old``, touching only the facts that differ; their scopes go in ``touched``.
 
         Equal to ``new.add_to(into); old.add_to(into, -1)`` once zeros are dropped:
         sums do not depend on the order their terms are added in. ``into`` may be the
         live totals themselves (a Partial that becomes empty stays; the caller drops it).
+        ``changed``, if given, collects which counts changed, as ``(scopes, key)`` or
+        ``(scope, key)``: what the live worker publishes as a patch (``Scorecard.take_changes``).
         """
+        if changed is None:
+            changed = set()  # collected for nobody: cheaper than a test per fact
         def put(scope: str, key: FactKey, amount: int) -> None:  # amount != 0
             part = into.get(scope)
             if part is None:
@@ -169,6 +174,7 @@ class Contributor:
             else:
                 del counts[key]
             touched.add(scope)
+            changed.add((scope, key))
 
         def put_latest(scope: str, t: int, amount: int) -> None:
             part = into.get(scope)
@@ -185,11 +191,13 @@ class Contributor:
             if diff:
                 _spread(into, k[0], k[1], diff)
                 touched.update(k[0])
+                changed.add(k)
         new_counted = new.counted
         for k, amount in old_counted.items():
             if amount and k not in new_counted:
                 _spread(into, k[0], k[1], -amount)
                 touched.update(k[0])
+                changed.add(k)
         if old.once != new.once:
             old_once, new_once = old.once_by_scope(), new.once_by_scope()
             for scope, key in new_once - old_once:

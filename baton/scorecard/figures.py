@@ -63,9 +63,16 @@ def _per_unit(money: Money, units: int) -> Money | None:
     return {cur: round_half_away(amount, units) for cur, amount in money.items()}
 
 
-def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str, latest: int | None = None) -> dict[str, Any]:
-    """The record of ``scope`` from a Partial's ``counts``; ``latest``: its latest counted instant (``as_of``)."""
+def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str, latest: int | None = None,
+                     responses: dict[int, int] | None = None) -> dict[str, Any]:
+    """The record of ``scope`` from a Partial's ``counts``; ``latest``: its latest counted instant (``as_of``).
+
+    ``responses``: the response_ms multiset when a caller keeps it apart from ``counts``
+    (``baton.scorecard.part_store``), so that it is not walked key by key here.
+    """
     f = _Facts(counts, latest)
+    if responses is not None:
+        f.by_one["response_ms"] = responses
     leads, opportunities = f.n("leads"), f.n("opportunities")
     won, lost = f.n("deals_won"), f.n("deals_lost")
     bookings = f.money("bookings")

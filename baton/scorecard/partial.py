@@ -169,27 +169,23 @@ class Partial:
             doc["latest"] = {str(top): 1}
         return doc
 
+    def to_wire_patch(self, keys: Iterable[FactKey]) -> dict[str, Any]:
+        """The current values of ``keys`` only, nested as ``to_json`` (0: the key is gone),
+        with the "latest" maximum as ``to_wire`` has it (``{}``: none).
+
+        What the live worker publishes between whole parts: applied to the part as last
+        published, it gives ``to_wire()`` (``baton.scorecard.part_store``). Values, not
+        increments, so a patch applied twice changes nothing.
+        """
+        counts = self.counts
+        doc = _nest((key, counts.get(key, 0)) for key in keys)
+        top = self.latest()
+        doc["latest"] = {} if top is None else {str(top): 1}
+        return doc
+
     def _json(self) -> dict[str, Any]:
         """``counts`` nested by key parts ("latest" is not in it)."""
-        # The worker serialises every changed scope each flush, and the response_ms multiset
-        # holds hundreds of keys: the one- and two-part keys take a short path.
-        doc: dict[str, Any] = {}
-        for key, value in self.counts.items():
-            n = len(key)
-            if n == 2:
-                fact, part = key
-                node = doc.get(fact)
-                if node is None:
-                    node = doc[fact] = {}
-                node[part if part.__class__ is str else str(part)] = value
-            elif n == 1:
-                doc[str(key[0])] = value
-            else:
-                node = doc
-                for part in key[:-1]:
-                    node = node.setdefault(str(part), {})
-                node[str(key[-1])] = value
-        return doc
+        return _nest(self.counts.items())
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "Partial":
@@ -215,7 +211,7 @@ class Partial:
                         else:
                             del counts[key]
                 continue
-            for parts, value in _leaves(node, len(FACTS[fact])):
+            for parts, value in fact_leaves(node, len(FACTS[fact])):
                 if fact in INT_KEYED:
                     parts = tuple(int(p) for p in parts)
                 part.add((fact, *parts), value)
@@ -229,7 +225,30 @@ class Partial:
         return scorecard_record(self.counts, scope, latest=self.latest())
 
 
-def _leaves(node: Any, depth: int) -> Iterable[tuple[tuple[str, ...], int]]:
+def _nest(items: Iterable[tuple[FactKey, int]]) -> dict[str, Any]:
+    """``(key, value)`` pairs nested by key parts: ``("bookings", "USD"), 900`` -> ``{"bookings": {"USD": 900}}``."""
+    # The worker serialises every changed scope each flush, and the response_ms multiset
+    # holds hundreds of keys: the one- and two-part keys take a short path.
+    doc: dict[str, Any] = {}
+    for key, value in items:
+        n = len(key)
+        if n == 2:
+            fact, part = key
+            node = doc.get(fact)
+            if node is None:
+                node = doc[fact] = {}
+            node[part if part.__class__ is str else str(part)] = value
+        elif n == 1:
+            doc[str(key[0])] = value
+        else:
+            node = doc
+            for part in key[:-1]:
+                node = node.setdefault(str(part), {})
+            node[str(key[-1])] = value
+    return doc
+
+
+def fact_leaves(node: Any, depth: int) -> Iterable[tuple[tuple[str, ...], int]]:
     if depth == 0:
         if not isinstance(node, int) or isinstance(node, bool):
             raise ValueError(f"scorecard fact value must be an integer, got {node!r}")
@@ -238,5 +257,5 @@ def _leaves(node: Any, depth: int) -> Iterable[tuple[tuple[str, ...], int]]:
     if not isinstance(node, dict):
         raise ValueError(f"scorecard fact needs {depth} more key part(s), got {node!r}")
     for part, child in node.items():
-        for rest, value in _leaves(child, depth - 1):
+        for rest, value in fact_leaves(child, depth - 1):
             yield (part, *rest), value

@@ -14,11 +14,12 @@ from baton.scorecard.contribution import (
     DEFAULT_SLA_SECONDS,
     NO_FACTS,
     Contributor,
+    Scopes,
     account_facts,
     add_account,
     add_spend,
 )
-from baton.scorecard.partial import Partial
+from baton.scorecard.partial import FactKey, Partial
 from baton.streams.events import Event
 
 
@@ -37,6 +38,24 @@ class Scorecard:
         self.partials: dict[str, Partial] = {}
         self._spend_ids: set[str] = set()
         self.sla_seconds = sla_seconds
+        # What changed since take_changes() last ran: the scopes, and the counts as
+        # (scopes, key) or (scope, key), expanded per scope only when taken.
+        self._touched: set[str] = set()
+        self._changed: set[tuple[Scopes | str, FactKey]] = set()
+
+    def take_changes(self) -> dict[str, set[FactKey]]:
+        """The scopes changed since the last call -> the count keys that changed in each.
+
+        A scope may map to no keys (only its latest instant moved); a scope that became
+        empty is in it too (it is no longer in ``partials``). The record starts afresh.
+        """
+        touched, changed = self._touched, self._changed
+        self._touched, self._changed = set(), set()
+        keys: dict[str, set[FactKey]] = {scope: set() for scope in touched}
+        for where, key in changed:
+            for scope in (where,) if where.__class__ is str else where:
+                keys[scope].add(key)
+        return keys
 
     def apply_account(self, old_state: AccountState | None, new_state: AccountState) -> set[str]:
         """Replace the account's old contribution with its new one; returns the scopes that changed."""
@@ -52,10 +71,11 @@ class Scorecard:
         # Straight into the totals: no per-event delta Partials to build and merge.
         touched: set[str] = set()
         partials = self.partials
-        Contributor.delta(old if old is not None else NO_FACTS, new, partials, touched)
+        Contributor.delta(old if old is not None else NO_FACTS, new, partials, touched, self._changed)
         for scope in touched:
             if partials[scope].is_empty():
                 del partials[scope]  # nothing counts here any more
+        self._touched |= touched
         return touched
 
     def apply_spend(self, ev: Event | Compact) -> set[str]:
@@ -74,11 +94,13 @@ class Scorecard:
             if part.is_empty():
                 continue  # the account's contribution to this scope did not change
             changed.add(scope)
+            self._changed.update((scope, key) for key in part.counts)
             total = self.partials.get(scope)
             if total is None:
                 self.partials[scope] = part.copy()
             elif total.merge(part).is_empty():
                 del self.partials[scope]  # nothing counts here any more
+        self._touched |= changed
         return changed
 
     def record(self, scope: str) -> dict[str, Any] | None:

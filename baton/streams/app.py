@@ -68,12 +68,13 @@ class BatonApp:
         self.account_cache = AccountCache(settings.account_cache_size)
         self.due_queue = DueQueue()
         self._changelog_order = asyncio.Lock()  # see write_table_now
-        # Scorecard totals of each input partition this worker owns, and the scopes
-        # changed since they were last published (rebuilt by baton.agents.recovery).
+        # Scorecard totals of each input partition this worker owns; each remembers what
+        # changed since it was last published (rebuilt by baton.agents.recovery).
         self.part_cards: dict[int, Scorecard] = {}
-        self.dirty_parts: dict[int, set[str]] = {}
-        # Scopes to combine and republish (this worker's combiner), and the whole
+        # This worker's combiner: the parts it combines and their sums (set by
+        # baton.agents.scorecard_publisher), the scopes to republish, and the whole
         # scorecard as read back from m2c.scorecard (baton.agents.scorecard_view).
+        self.part_store = None
         self.dirty_scopes: set[str] = set()
         self.scorecards: dict[str, dict[str, Any]] = {}
         # The latest evaluation of each configured plan (PlanStatus.to_dict()), by plan key.
