@@ -350,6 +350,7 @@ def test_patches_and_whole_parts_combine_to_the_replay(events, rng, partitions, 
                     table[(scope_, p_)] = orjson.dumps(stored)
                 else:
                     table.pop((scope_, p_), None)
+            store.record(scope)  # as each flush does: what it keeps between records must follow
             if rng.random() < 0.1:
                 store.clear()  # a rebalance: read back from the table
 

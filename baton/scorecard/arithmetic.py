@@ -29,12 +29,22 @@ def nearest_rank(multiset: dict[int, int], percent: int) -> int | None:
     (rank 1 at least): the smallest value with at least ``percent`` % of the
     values at or below it. None when the multiset is empty.
     """
-    total = sum(multiset.values())
-    if total <= 0:
-        return None
-    rank = max(1, -(-percent * total // 100))  # ceil without floats
-    # The running count at each value (counts are positive, so it rises) and the first
-    # value where it reaches the rank; in C, for the hundreds of keys of a big scope.
-    values = sorted(multiset)
+    return nearest_ranks(multiset, (percent,))[0]
+
+
+def nearest_ranks(multiset: dict[int, int], percents: tuple[int, ...],
+                  values: list[int] | None = None) -> list[int | None]:
+    """``nearest_rank`` for each of ``percents``, with one sort and one running count.
+
+    ``values``: the multiset's keys already sorted, when the caller keeps them so.
+    """
+    if values is None:
+        values = sorted(multiset)
+    # The running count at each value (counts are positive, so it rises); in C, for
+    # the hundreds of keys of a big scope.
     seen = list(accumulate(map(multiset.__getitem__, values)))
-    return values[bisect_left(seen, rank)]
+    total = seen[-1] if seen else 0
+    if total <= 0:
+        return [None] * len(percents)
+    # Rank ceil(p / 100 x N) without floats, at least 1; its value: the first whose running count reaches it.
+    return [values[bisect_left(seen, max(1, -(-percent * total // 100)))] for percent in percents]

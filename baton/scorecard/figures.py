@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from baton.funnel.fold import STAGES, iso
-from baton.scorecard.arithmetic import nearest_rank, ratio, round_half_away
+from baton.scorecard.arithmetic import nearest_ranks, ratio, round_half_away
 
 DAY_MS = 86_400_000
 TEAMS = ("marketing", "sales")
@@ -64,11 +64,13 @@ def _per_unit(money: Money, units: int) -> Money | None:
 
 
 def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str, latest: int | None = None,
-                     responses: dict[int, int] | None = None) -> dict[str, Any]:
+                     responses: dict[int, int] | None = None, response_values: list[int] | None = None,
+                     ) -> dict[str, Any]:
     """The record of ``scope`` from a Partial's ``counts``; ``latest``: its latest counted instant (``as_of``).
 
     ``responses``: the response_ms multiset when a caller keeps it apart from ``counts``
-    (``baton.scorecard.part_store``), so that it is not walked key by key here.
+    (``baton.scorecard.part_store``), so that it is not walked key by key here, and
+    ``response_values`` its keys sorted, if the caller keeps them so.
     """
     f = _Facts(counts, latest)
     if responses is not None:
@@ -87,6 +89,7 @@ def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str, latest: int
             spend_total[cur] = spend_total.get(cur, 0) + amount
     spend_split = f.money_by("spend_split")
     responses = f.by_one.get("response_ms", {})
+    median_ms, p90_ms = nearest_ranks(responses, (50, 90), response_values)
     paying = f.money("paying_customers")  # {currency: accounts}
     net = {cur: cash.get(cur, 0) - refunds.get(cur, 0) for cur in paying}
 
@@ -122,8 +125,8 @@ def scorecard_record(counts: dict[tuple[Any, ...], int], scope: str, latest: int
         "ltv": _ltv(net, paying, churned, active),
         "ltv_to_cac": _ltv_to_cac(net, paying, churned, active, spend_total, new_customers),
         "leads_responded": sum(responses.values()),
-        "first_response_median_seconds": _seconds(nearest_rank(responses, 50)),
-        "first_response_p90_seconds": _seconds(nearest_rank(responses, 90)),
+        "first_response_median_seconds": _seconds(median_ms),
+        "first_response_p90_seconds": _seconds(p90_ms),
         "leads_responded_within_sla": f.n("responses_within_sla"),
         "sla_compliance": ratio(f.n("responses_within_sla"), sum(responses.values())),
         "accounts_by_stage": {stage: n for stage in STAGES if (n := f.by_one.get("stage", {}).get(stage, 0))},

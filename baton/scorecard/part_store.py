@@ -40,23 +40,32 @@ class _Sum:
     ``as_of`` is the greatest.
     """
 
-    __slots__ = ("counts", "responses", "maxima")
+    __slots__ = ("counts", "responses", "maxima", "_ordered")
 
     def __init__(self) -> None:
         self.counts: dict[FactKey, int] = {}
         self.responses: dict[int, int] = {}
         self.maxima: dict[int, int] = {}
+        # The response times in order, kept between records: most patches change how many
+        # leads have a time already there, not which times there are.
+        self._ordered: list[int] | None = []
 
     def add(self, key: FactKey, amount: int) -> None:
+        if not amount:
+            return
         if key[0] == "response_ms":
             counts, key = self.responses, key[1]
         else:
             counts = self.counts
         value = counts.get(key, 0) + amount
         if value:
+            if counts is self.responses and key not in counts:
+                self._ordered = None
             counts[key] = value
         else:
             del counts[key]
+            if counts is self.responses:
+                self._ordered = None
 
     def add_latest(self, instant: int, amount: int) -> None:
         value = self.maxima.get(instant, 0) + amount
@@ -75,8 +84,10 @@ class _Sum:
         return not self.counts and not self.responses and not self.maxima
 
     def record(self, scope: str) -> dict[str, Any]:
+        if self._ordered is None:
+            self._ordered = sorted(self.responses)
         latest = max(self.maxima, default=None)
-        return scorecard_record(self.counts, scope, latest, responses=self.responses)
+        return scorecard_record(self.counts, scope, latest, responses=self.responses, response_values=self._ordered)
 
 
 class PartStore:
