@@ -159,29 +159,45 @@ class PartStore:
 def _patched(doc: WireDoc, patch: WireDoc, total: _Sum) -> WireDoc:
     """``doc`` (a part as published) with ``patch`` applied, in place; ``total`` moves by the difference."""
     # Check it all first: a half-applied patch would leave doc and total apart.
-    leaves: list[tuple[str, tuple[str, ...], int]] = []
+    deeper: list[tuple[str, tuple[str, ...], int]] = []  # leaves of the few facts keyed by two parts
     for fact, node in patch.items():
-        if fact not in FACTS:
+        depth = FACTS.get(fact)
+        if depth is None:
             raise ValueError(f"unknown scorecard fact {fact!r}")
-        if fact == "latest":
-            if not isinstance(node, dict) or len(node) > 1:
-                raise ValueError(f"a patch's latest is {{}} or one instant, got {node!r}")
-            leaves.extend(("latest", parts, value) for parts, value in fact_leaves(node, 1))
-            continue
-        leaves.extend((fact, parts, value) for parts, value in fact_leaves(node, len(FACTS[fact])))
+        if fact == "latest" and (not isinstance(node, dict) or len(node) > 1):
+            raise ValueError(f"a patch's latest is {{}} or one instant, got {node!r}")
+        if len(depth) == 1 and isinstance(node, dict) and all(v.__class__ is int for v in node.values()):
+            continue  # the common shape (response_ms, latest, money), applied below without a walk
+        deeper.extend((fact, parts, value) for parts, value in fact_leaves(node, len(depth)))
     if "latest" in patch:  # the maximum is replaced, not summed: the old one goes first
         for name, value in doc.pop("latest", {}).items():
             total.add_latest(int(name), -value)
-    for fact, parts, value in leaves:
-        if fact == "latest":
+        for name, value in patch["latest"].items():
             if value:
-                doc.setdefault("latest", {})[parts[0]] = value
-                total.add_latest(int(parts[0]), value)
+                doc["latest"] = {name: value}
+                total.add_latest(int(name), value)
+    for fact, node in patch.items():
+        if fact == "latest" or len(FACTS[fact]) != 1 or not isinstance(node, dict):
             continue
+        into = doc.get(fact)
+        if into is None:
+            into = doc[fact] = {}
+        int_keyed = fact in INT_KEYED
+        for name, value in node.items():
+            old = into.get(name, 0)
+            if value == old:
+                continue
+            if value:
+                into[name] = value
+            else:
+                del into[name]
+            total.add((fact, int(name) if int_keyed else name), value - old)
+        if not into:
+            del doc[fact]
+    for fact, parts, value in deeper:
         old = _set_leaf(doc, fact, parts, value)
         if value != old:
-            key = (fact, *(int(p) for p in parts)) if fact in INT_KEYED else (fact, *parts)
-            total.add(key, value - old)
+            total.add((fact, *parts), value - old)
     return doc
 
 
