@@ -55,6 +55,25 @@ def _scopes(t: int, *tags: str | None) -> Scopes:
     return scopes
 
 
+# Fact keys recur account after account. One shared tuple per key keeps the cached facts
+# of thousands of accounts from each holding tuples of their own, which the next young
+# garbage collection would have to walk: ~20 of an account's ~24 new containers were
+# such tuples, and the collections' pauses were the worker's longest stalls
+# (docs/benchmarks-latency-scale.md, round 9). Bounded like _SCOPES_CACHE.
+_SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_SHARED_MAX = 200_000
+
+
+def _shared(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The one tuple equal to ``key`` that facts keep (``key`` itself the first time)."""
+    shared = _SHARED.get(key)
+    if shared is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        shared = _SHARED[key] = key
+    return shared
+
+
 def _spread(into: dict[str, Partial], scopes: Scopes, key: FactKey, amount: int) -> None:
     """``into[scope] += {key: amount}`` for every scope of ``scopes``, with ``Partial.add`` inlined:
     the hot loop of the replay and of the live scorecard. Each scope's Partial exists afterwards,
@@ -98,7 +117,7 @@ class Contributor:
         self._latest_by_scope: dict[str, int] | None = None
 
     def count(self, scopes: Scopes, key: FactKey, amount: int, t: int) -> None:
-        counted, k = self.counted, (scopes, key)
+        counted, k = self.counted, _shared((scopes, key))
         counted[k] = counted.get(k, 0) + amount
         latest = self.latest
         if latest.get(scopes, t - 1) < t:
@@ -106,7 +125,7 @@ class Contributor:
             self._latest_by_scope = None
 
     def count_once(self, scopes: Scopes, key: FactKey, t: int) -> None:
-        self.once.add((scopes, key))
+        self.once.add(_shared((scopes, key)))
         self._once_by_scope = None
         latest = self.latest
         if latest.get(scopes, t - 1) < t:
@@ -116,7 +135,7 @@ class Contributor:
     # --- per scope (read only: callers must not change the returned values) -----------------
     def once_by_scope(self) -> set[tuple[str, FactKey]]:
         if self._once_by_scope is None:
-            self._once_by_scope = {(scope, key) for scopes, key in self.once for scope in scopes}
+            self._once_by_scope = {_shared((scope, key)) for scopes, key in self.once for scope in scopes}
         return self._once_by_scope
 
     def latest_by_scope(self) -> dict[str, int]:
@@ -266,7 +285,7 @@ def account_facts(state: AccountState, sla_seconds: Mapping[str, int] = DEFAULT_
     # The account's current stage: a snapshot with no period, so only in time-less scopes,
     # and without touching as_of (it is not an event being counted).
     stage = ("stage", state.stage)
-    c.stage = {(scope, stage) for scope in ("all", account_rep, campaign, account_source) if scope}
+    c.stage = {_shared((scope, stage)) for scope in ("all", account_rep, campaign, account_source) if scope}
     return c
 
 
