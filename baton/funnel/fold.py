@@ -40,7 +40,7 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass
+@dataclass(slots=True)
 class Lead:
     lead_id: str
     created_at: int | None = None
@@ -57,7 +57,7 @@ class Lead:
     disqualified_reason: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Deal:
     deal_id: str
     created_at: int | None = None
@@ -79,7 +79,7 @@ class Deal:
         return self.won_at is None and self.lost_at is None
 
 
-@dataclass
+@dataclass(slots=True)
 class Payment:
     payment_id: str
     at: int
@@ -90,7 +90,7 @@ class Payment:
     reason: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class AccountState:
     account_id: str
     company: str | None = None
