@@ -64,14 +64,13 @@ _SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _SHARED_MAX = 200_000
 
 
-def _shared(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The one tuple equal to ``key`` that facts keep (``key`` itself the first time)."""
-    shared = _SHARED.get(key)
-    if shared is None:
-        if len(_SHARED) >= _SHARED_MAX:
-            _SHARED.clear()
-        shared = _SHARED[key] = key
-    return shared
+def _share(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Make ``key`` the one tuple equal to it that facts keep. Callers try
+    ``_SHARED.get(key) or _share(key)``: the common case without a Python call."""
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    _SHARED[key] = key
+    return key
 
 
 def _spread(into: dict[str, Partial], scopes: Scopes, key: FactKey, amount: int) -> None:
@@ -117,7 +116,8 @@ class Contributor:
         self._latest_by_scope: dict[str, int] | None = None
 
     def count(self, scopes: Scopes, key: FactKey, amount: int, t: int) -> None:
-        counted, k = self.counted, _shared((scopes, key))
+        k = (scopes, key)
+        counted, k = self.counted, _SHARED.get(k) or _share(k)
         counted[k] = counted.get(k, 0) + amount
         latest = self.latest
         if latest.get(scopes, t - 1) < t:
@@ -125,7 +125,8 @@ class Contributor:
             self._latest_by_scope = None
 
     def count_once(self, scopes: Scopes, key: FactKey, t: int) -> None:
-        self.once.add(_shared((scopes, key)))
+        k = (scopes, key)
+        self.once.add(_SHARED.get(k) or _share(k))
         self._once_by_scope = None
         latest = self.latest
         if latest.get(scopes, t - 1) < t:
@@ -135,7 +136,8 @@ class Contributor:
     # --- per scope (read only: callers must not change the returned values) -----------------
     def once_by_scope(self) -> set[tuple[str, FactKey]]:
         if self._once_by_scope is None:
-            self._once_by_scope = {_shared((scope, key)) for scopes, key in self.once for scope in scopes}
+            pairs = ((scope, key) for scopes, key in self.once for scope in scopes)
+            self._once_by_scope = {_SHARED.get(k) or _share(k) for k in pairs}
         return self._once_by_scope
 
     def latest_by_scope(self) -> dict[str, int]:
@@ -285,7 +287,8 @@ def account_facts(state: AccountState, sla_seconds: Mapping[str, int] = DEFAULT_
     # The account's current stage: a snapshot with no period, so only in time-less scopes,
     # and without touching as_of (it is not an event being counted).
     stage = ("stage", state.stage)
-    c.stage = {_shared((scope, stage)) for scope in ("all", account_rep, campaign, account_source) if scope}
+    pairs = ((scope, stage) for scope in ("all", account_rep, campaign, account_source) if scope)
+    c.stage = {_SHARED.get(k) or _share(k) for k in pairs}
     return c
 
 
