@@ -28,6 +28,7 @@ from baton.scorecard import Scorecard
 from baton.scorecard.part_store import PartStore, part_message
 from baton.streams.output_batch import OutputBatch
 from baton.streams.partitioning import expected_partition
+from baton.streams.timer_phase import phased
 
 if TYPE_CHECKING:
     from baton.streams.app import BatonApp
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 # Kafka's default largest record is ~1 MB; a part is bounded far below it (to_wire), so
 # this only trips on a bug, which must not stop the worker from publishing other scopes.
 MAX_PART_BYTES = 900_000
-YIELD_EVERY = 20  # scopes serialised between yields to the event loop
+YIELD_EVERY = 5  # scopes between yields to the event loop (a big scope's record takes ~1 ms)
 # A changed scope's part goes whole again after about this long (jittered, so the big
 # scopes of all partitions do not go whole in the same flush): what mends a lost patch.
 WHOLE_EVERY_SECONDS = 60.0
@@ -110,6 +111,7 @@ def register(baton: "BatonApp") -> None:
             baton.dirty_scopes.add(scope)
 
     @app.timer(interval=interval, name="scorecard-flush")
+    @phased(0.25, interval)  # after the combiner has taken the parts, apart from the other flushes
     async def publish_scorecards() -> None:
         dirty, baton.dirty_scopes = baton.dirty_scopes, set()
         out = OutputBatch()
