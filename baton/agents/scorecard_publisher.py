@@ -56,9 +56,9 @@ def register(baton: "BatonApp") -> None:
     # card -> scope -> when its part is due whole again; a new card (a rebuild) starts empty.
     wholes_due: weakref.WeakKeyDictionary[Scorecard, dict[str, float]] = weakref.WeakKeyDictionary()
 
-    def message(card: Scorecard, partition: int, scope: str, keys: set, now: float) -> bytes:
+    def message(card: Scorecard, due: dict[str, float], partition: int, scope: str, keys: set,
+                now: float) -> bytes:
         part = card.partials.get(scope)
-        due = wholes_due.setdefault(card, {})
         if part is None:
             due.pop(scope, None)  # should it come back, it starts whole
         elif due.get(scope, now) <= now:
@@ -71,15 +71,16 @@ def register(baton: "BatonApp") -> None:
         out = OutputBatch()
         now = time.monotonic()
         for partition, card in list(baton.part_cards.items()):
+            due = wholes_due.setdefault(card, {})
             for n, (scope, keys) in enumerate(card.take_changes().items(), 1):
                 if n % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a flush of many scopes must not stall deliveries for long
-                value = message(card, partition, scope, keys, now)
+                value = message(card, due, partition, scope, keys, now)
                 if len(value) > MAX_PART_BYTES:
                     log.error("scorecard part %s#%d is %d bytes, past the %d a Kafka record carries: not "
                               "published, so scope %r lags until it shrinks (please report this)",
                               scope, partition, len(value), MAX_PART_BYTES, scope)
-                    wholes_due.get(card, {}).pop(scope, None)  # the next message must be whole
+                    due.pop(scope, None)  # the next message must be whole
                     continue
                 out.add(parts_topic, part_key(scope, partition), value,
                         partition=expected_partition(scope.encode(), baton.partitions))

@@ -33,6 +33,9 @@ def iso(ms: int | None) -> str | None:
     return _iso(ms)
 
 
+DAY_MS = 86_400_000
+
+
 # Every m2c.funnel record spells out its account's instants again (~1 µs each through
 # datetime): the same few per account, flush after flush. Past the cache (10,000
 # accounts hold more instants than it does) only the date goes through datetime, once a day.
@@ -48,9 +51,6 @@ def _iso(ms: int) -> str:
 @lru_cache(maxsize=4096)
 def _date(day: int) -> str:
     return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).date().isoformat()
-
-
-DAY_MS = 86_400_000
 
 
 @dataclass(slots=True)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from baton.funnel.fold import STAGES, iso
+from baton.funnel.fold import DAY_MS, STAGES, iso
 from baton.scorecard.arithmetic import nearest_ranks, ratio, round_half_away
 
-DAY_MS = 86_400_000
 TEAMS = ("marketing", "sales")
 SPEND_KINDS = ("paid", "team")
 

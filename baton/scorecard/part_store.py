@@ -124,6 +124,8 @@ class PartStore:
             if not isinstance(patch, dict):
                 raise ValueError(f"a scorecard patch must be an object, got {type(patch).__name__}")
             doc = parts[partition] = _patched(old or {}, patch, total)
+            if not doc:
+                del parts[partition]  # the patch emptied it
         else:
             doc = message.get("part") or None
             new = Partial.from_json(doc) if doc else None  # raises before anything changes
@@ -134,8 +136,6 @@ class PartStore:
                 parts[partition] = doc
             else:
                 parts.pop(partition, None)
-        if not parts.get(partition):
-            parts.pop(partition, None)  # a patch emptied it
         return scope, partition, parts.get(partition)
 
     def record(self, scope: str) -> dict[str, Any] | None:
@@ -159,15 +159,19 @@ class PartStore:
 def _patched(doc: WireDoc, patch: WireDoc, total: _Sum) -> WireDoc:
     """``doc`` (a part as published) with ``patch`` applied, in place; ``total`` moves by the difference."""
     # Check it all first: a half-applied patch would leave doc and total apart.
-    deeper: list[tuple[str, tuple[str, ...], int]] = []  # leaves of the few facts keyed by two parts
+    flat: list[tuple[str, dict[str, int]]] = []  # one-part facts of the usual shape (response_ms, money)
+    deeper: list[tuple[str, tuple[str, ...], int]] = []  # leaves of the other facts (scalars, two parts)
     for fact, node in patch.items():
         depth = FACTS.get(fact)
         if depth is None:
             raise ValueError(f"unknown scorecard fact {fact!r}")
-        if fact == "latest" and (not isinstance(node, dict) or len(node) > 1):
-            raise ValueError(f"a patch's latest is {{}} or one instant, got {node!r}")
+        if fact == "latest":
+            if not isinstance(node, dict) or len(node) > 1:
+                raise ValueError(f"a patch's latest is {{}} or one instant, got {node!r}")
         if len(depth) == 1 and isinstance(node, dict) and all(v.__class__ is int for v in node.values()):
-            continue  # the common shape (response_ms, latest, money), applied below without a walk
+            if fact != "latest":
+                flat.append((fact, node))
+            continue
         deeper.extend((fact, parts, value) for parts, value in fact_leaves(node, len(depth)))
     if "latest" in patch:  # the maximum is replaced, not summed: the old one goes first
         for name, value in doc.pop("latest", {}).items():
@@ -176,9 +180,7 @@ def _patched(doc: WireDoc, patch: WireDoc, total: _Sum) -> WireDoc:
             if value:
                 doc["latest"] = {name: value}
                 total.add_latest(int(name), value)
-    for fact, node in patch.items():
-        if fact == "latest" or len(FACTS[fact]) != 1 or not isinstance(node, dict):
-            continue
+    for fact, node in flat:
         into = doc.get(fact)
         if into is None:
             into = doc[fact] = {}

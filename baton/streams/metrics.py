@@ -14,7 +14,9 @@ class WorkerMetrics:
     notifications: int = 0
     funnel_records: int = 0
     misrouted_records: int = 0
-    unreadable_state_entries: int = 0  # table entries the recovery rebuild could not read (logged)
+    # Table entries the recovery rebuild could not read, and scorecard-parts records the
+    # combiner could not apply (both logged, both skipped).
+    unreadable_state_entries: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
     # The latest probe of baton.agents.loop_watch and the largest of the last 10 s.
     event_loop_lag_ms: dict[str, float] = field(default_factory=lambda: {"last": 0.0, "max_10s": 0.0})
