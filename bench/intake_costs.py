@@ -14,8 +14,8 @@ in a dict (what the memory table holds), and times each step:
 - ``step``: ``processor.step`` (with the cached state: the event applied to it in place; without:
   the history folded before and after the event), rules;
 - ``to_bytes``: ``history.to_bytes()`` (what is written to the table);
-- ``scorecard``: what ``count_in_scorecard`` does (the cached facts, the new state's facts,
-  ``apply_facts``; without the cache ``apply_account(previous, state)``);
+- ``scorecard``: what ``count_in_scorecard`` does (``Scorecard.recount`` of the cached facts;
+  without the cache ``apply_account(previous, state)``);
 - ``open_checks``: the account's timer checks, pushed to a ``DueQueue``.
 
 Every step's mean µs/event is printed as JSON, with the history length it
@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if cached:
             if facts is None and result.previous is not None:
                 facts = card.facts(result.previous)
-            entry[2] = card.facts(result.state)
-            card.apply_facts(facts, entry[2])
+            entry[2] = card.recount(facts, result.state)  # as the intake: reuses what did not change
             entry[1] = result.state
         else:
             card.apply_account(result.previous, result.state)

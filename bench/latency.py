@@ -362,6 +362,9 @@ def main() -> None:
         "rate_events_per_s": args.rate,
         "measured_seconds": args.seconds,
         "warmup_seconds": args.warmup,
+        # time.monotonic() of the first payment sent: the origin of --samples' first column
+        # (CLOCK_MONOTONIC is system-wide, so a worker-side probe's stamps line up with it)
+        "samples_origin_monotonic": round(min(sent_at.values(), default=0.0), 4),
         "produced": produced,
         "payments_measured": len(sent_at),
         "payments_missing_at_slack": len(set(sent_at) - set(arrived)),

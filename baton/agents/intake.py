@@ -230,8 +230,9 @@ def register(baton: "BatonApp") -> None:
         if card is None:  # not yet recovered: the rebuild after recovery counts it
             entry.facts = None
             return
-        old, entry.facts = entry.facts, card.facts(state)  # old: taken before the step (None: a new account)
-        card.apply_facts(old, entry.facts)  # the card notes what changed, for the next flush
+        # entry.facts: taken before the step (None: a new account); the card notes what changed,
+        # for the next flush
+        entry.facts = card.recount(entry.facts, state)
 
     async def handle_spend(msg, decoded) -> None:
         # One table entry per spend event id (written in this record's partition, whatever

@@ -137,13 +137,12 @@ class AccountState:
     @property
     def source(self) -> str | None:
         """The account's source: its first lead's, else its first deal's."""
-        for lead in sorted(self.leads.values(), key=lambda l: (l.created_at or 0, l.lead_id)):
-            if lead.source:
-                return lead.source
-        for deal in sorted(self.deals.values(), key=lambda d: (d.created_at or 0, d.deal_id)):
-            if deal.source:
-                return deal.source
-        return None
+        # The earliest with a source, by (created_at, id); min() instead of a sort: asked per event.
+        lead = min((l for l in self.leads.values() if l.source), key=_created_then_lead_id, default=None)
+        if lead is not None:
+            return lead.source
+        deal = min((d for d in self.deals.values() if d.source), key=_created_then_deal_id, default=None)
+        return deal.source if deal is not None else None
 
     @property
     def stage(self) -> str:
@@ -221,6 +220,14 @@ class AccountState:
             "as_of": iso(self.as_of),
             "events": self.event_count,
         }
+
+
+def _created_then_lead_id(lead: Lead) -> tuple[int, str]:
+    return (lead.created_at or 0, lead.lead_id)
+
+
+def _created_then_deal_id(deal: Deal) -> tuple[int, str]:
+    return (deal.created_at or 0, deal.deal_id)
 
 
 def _lead(state: AccountState, lead_id: str) -> Lead:

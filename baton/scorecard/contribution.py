@@ -16,9 +16,9 @@ docs/scorecard.md; in short:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-from baton.funnel.fold import AccountState, Deal
+from baton.funnel.fold import AccountState, Deal, Lead, Payment
 from baton.scorecard.partial import FactKey, Partial
 from baton.scorecard.periods import periods_of_instant, periods_of_month
 
@@ -307,19 +307,23 @@ def response_bucket(ms: int) -> int:
 
 def _add_leads(c: Contributor, state: AccountState, campaign: str | None, sla_seconds: Mapping[str, int]) -> None:
     for lead in state.leads.values():
-        if lead.created_at is None:
-            continue  # only assigned/contacted so far: not a created lead (yet)
-        source = _tag("source", lead.source or "unknown")
-        c.count(_scopes(lead.created_at, _tag("rep", lead.owner_id), campaign, source), ("leads",), 1, lead.created_at)
-        if lead.contacted_at is not None:
-            # Clamped at 0: a contact stamped before the lead's creation is clock skew, not a negative wait.
-            wait_ms = max(0, lead.contacted_at - lead.created_at)
-            responder = _tag("rep", lead.contacted_by or lead.owner_id)
-            contact_scopes = _scopes(lead.contacted_at, responder, campaign, source)
-            c.count(contact_scopes, ("response_ms", response_bucket(wait_ms)), 1, lead.contacted_at)
-            window = sla_seconds.get(lead.temperature or "", 0)
-            if window and wait_ms <= window * 1000:
-                c.count(contact_scopes, ("responses_within_sla",), 1, lead.contacted_at)
+        _add_lead(c, lead, campaign, sla_seconds)
+
+
+def _add_lead(c: Contributor, lead: Lead, campaign: str | None, sla_seconds: Mapping[str, int]) -> None:
+    if lead.created_at is None:
+        return  # only assigned/contacted so far: not a created lead (yet)
+    source = _tag("source", lead.source or "unknown")
+    c.count(_scopes(lead.created_at, _tag("rep", lead.owner_id), campaign, source), ("leads",), 1, lead.created_at)
+    if lead.contacted_at is not None:
+        # Clamped at 0: a contact stamped before the lead's creation is clock skew, not a negative wait.
+        wait_ms = max(0, lead.contacted_at - lead.created_at)
+        responder = _tag("rep", lead.contacted_by or lead.owner_id)
+        contact_scopes = _scopes(lead.contacted_at, responder, campaign, source)
+        c.count(contact_scopes, ("response_ms", response_bucket(wait_ms)), 1, lead.contacted_at)
+        window = sla_seconds.get(lead.temperature or "", 0)
+        if window and wait_ms <= window * 1000:
+            c.count(contact_scopes, ("responses_within_sla",), 1, lead.contacted_at)
 
 
 def _add_deal(c: Contributor, state: AccountState, deal: Deal, campaign: str | None, campaign_id: str | None) -> None:
@@ -349,26 +353,57 @@ def _add_deal(c: Contributor, state: AccountState, deal: Deal, campaign: str | N
 
 
 def _add_payments(c: Contributor, state: AccountState, campaign: str | None) -> None:
-    # A refund names only its payment: find the deal through the payment it refunds.
-    deal_of_payment = {p.payment_id: p.deal_id for p in state.payments if p.status == "succeeded" and p.deal_id}
-    account_source = state.source or "unknown"
-    first = True
-    for p in state.payments:  # in (occurred_at, id) order
+    for p, rep, source, first in payment_attribution(state):
+        add_payment(c, p, rep, source, first, campaign)
+
+
+def payment_attribution(state: AccountState, start: int = 0,
+                        paid_before: bool = False) -> Iterator[tuple[Payment, str | None, str | None, bool]]:
+    """Each payment of the account from position ``start`` (in ``(occurred_at, id)`` order) with
+    what it counts under: its rep (the deal's owner, else the account's), its source (the deal's,
+    else the account's) and whether it is the account's first ``payment.succeeded``
+    (``paid_before``: one came before ``start``). A failed payment counts nothing: (None, None, False)."""
+    payments, deals = state.payments, state.deals
+    deal_of_payment: dict[str, str | None] | None = None
+    account_source: str | None = None
+    first = not paid_before
+    for i in range(start, len(payments)):
+        p = payments[i]
         if p.status == "failed":
+            yield p, None, None, False
             continue
-        deal = state.deals.get(p.deal_id or deal_of_payment.get(p.payment_id) or "")
-        rep = _tag("rep", deal.owner_id if deal is not None and deal.owner_id else state.owner_id)
-        source = _tag("source", state.deal_source(deal) if deal is not None else account_source)
-        scopes = _scopes(p.at, rep, campaign, source)
-        if p.status == "refunded":
-            c.count(scopes, ("refunds", p.currency), p.amount, p.at)
-            continue
-        c.count(scopes, ("cash_collected", p.currency), p.amount, p.at)
-        c.count_once(scopes, ("paying_customers", p.currency), p.at)
-        c.count_once(scopes, ("active_customers",), p.at)
-        if first:  # the account's first payment.succeeded ever makes it a new customer
-            c.count_once(scopes, ("new_customers",), p.at)
+        deal_id = p.deal_id
+        if not deal_id:  # a refund names only its payment: find the deal through the payment it refunds
+            if deal_of_payment is None:
+                deal_of_payment = {q.payment_id: q.deal_id for q in payments if q.status == "succeeded" and q.deal_id}
+            deal_id = deal_of_payment.get(p.payment_id)
+        deal = deals.get(deal_id) if deal_id else None
+        if deal is not None:
+            rep, source = deal.owner_id or state.owner_id, state.deal_source(deal)
+        else:
+            if account_source is None:
+                account_source = state.source or "unknown"
+            rep, source = state.owner_id, account_source
+        is_first = first and p.status == "succeeded"
+        if is_first:
             first = False
+        yield p, rep, source, is_first
+
+
+def add_payment(c: Contributor, p: Payment, rep: str | None, source: str | None, first: bool,
+                campaign: str | None) -> None:
+    """One payment's facts; ``first``: the account's first ``payment.succeeded`` ever (a new customer)."""
+    if p.status == "failed":
+        return
+    scopes = _scopes(p.at, _tag("rep", rep), campaign, _tag("source", source))
+    if p.status == "refunded":
+        c.count(scopes, ("refunds", p.currency), p.amount, p.at)
+        return
+    c.count(scopes, ("cash_collected", p.currency), p.amount, p.at)
+    c.count_once(scopes, ("paying_customers", p.currency), p.at)
+    c.count_once(scopes, ("active_customers",), p.at)
+    if first:
+        c.count_once(scopes, ("new_customers",), p.at)
 
 
 def add_spend(ev: dict[str, Any], into: dict[str, Partial], sign: int = 1) -> None:

@@ -19,6 +19,7 @@ from baton.scorecard.contribution import (
     add_account,
     add_spend,
 )
+from baton.scorecard.entity_facts import AccountFacts, apply_changes, build
 from baton.scorecard.partial import FactKey, Partial
 from baton.streams.events import Event
 
@@ -58,20 +59,31 @@ class Scorecard:
         return keys
 
     def apply_account(self, old_state: AccountState | None, new_state: AccountState) -> set[str]:
-        """Replace the account's old contribution with its new one; returns the scopes that changed."""
-        old = self.facts(old_state) if old_state is not None else None
-        return self.apply_facts(old, self.facts(new_state))
-
-    def facts(self, state: AccountState) -> Contributor:
-        """The account's scorecard facts under this scorecard's follow-up windows."""
-        return account_facts(state, self.sla_seconds)
-
-    def apply_facts(self, old: Contributor | None, new: Contributor) -> set[str]:
-        """``apply_account`` for a caller that kept the facts last counted (one ``facts`` saved per event)."""
-        # Straight into the totals: no per-event delta Partials to build and merge.
+        """Replace the account's old contribution with its new one; returns the scopes that changed.
+        (For a caller that kept no facts, such as the rebuild after recovery: each state's facts
+        are counted whole, which ``Contributor`` does faster than ``AccountFacts``.)"""
+        old = account_facts(old_state, self.sla_seconds) if old_state is not None else NO_FACTS
         touched: set[str] = set()
+        Contributor.delta(old, account_facts(new_state, self.sla_seconds), self.partials, touched, self._changed)
+        return self._drop_empty(touched)
+
+    def facts(self, state: AccountState) -> AccountFacts:
+        """The account's scorecard facts under this scorecard's follow-up windows, counted from
+        scratch: what ``recount`` takes as the facts last counted."""
+        return AccountFacts.of(state, self.sla_seconds)
+
+    def recount(self, counted: AccountFacts | None, state: AccountState) -> AccountFacts:
+        """Replace the account's facts last counted (None: a new account) with ``state``'s, and
+        return those: ``counted`` itself, updated (keep no other reference to it). What the event
+        did not change is reused, not recounted (entity_facts.py): an event costs what it changed."""
+        new, changes, once_moves, latest_moves = build(state, self.sla_seconds, counted)
+        touched: set[str] = set()
+        apply_changes(changes, once_moves, latest_moves, self.partials, touched, self._changed)
+        self._drop_empty(touched)
+        return new
+
+    def _drop_empty(self, touched: set[str]) -> set[str]:
         partials = self.partials
-        Contributor.delta(old if old is not None else NO_FACTS, new, partials, touched, self._changed)
         for scope in touched:
             if partials[scope].is_empty():
                 del partials[scope]  # nothing counts here any more

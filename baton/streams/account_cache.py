@@ -25,7 +25,7 @@ from baton.funnel.history import AccountHistory
 class CachedAccount:
     history: AccountHistory
     state: AccountState | None  # fold(history); None before the first event
-    facts: Any = None  # the scorecard facts (Contributor) last counted for ``state``, if any
+    facts: Any = None  # the scorecard facts (AccountFacts) last counted for ``state``, if any
 
 
 class AccountCache:
