@@ -199,7 +199,8 @@ def _refresh_payments(facts: AccountFacts, state: AccountState, campaign: str | 
         start = seen
         if dealless and any(p.deal_id and p.payment_id in dealless for p in payments[seen:]):
             start = 0  # a deal named for a payment a refund refers to moves the refund
-    facts.payment_context = account
+    if account != facts.payment_context:
+        facts.payment_context = account  # (kept only when it changed: one tuple fewer per event)
     facts.last_paid = payments[-1] if payments else None
     if start == len(payments) == seen:
         return  # no payment since
