@@ -361,18 +361,9 @@ def apply_changes(changes: list[Change], once_moves: list[OnceMove], latest_move
                 _spread(into, k[0], k[1], -amount)
                 touched.update(k[0])
                 changed.add(k)
-    for k, amount in once_moves:
-        scope, key = k
-        part = into.get(scope)
-        if part is None:
-            part = into[scope] = Partial()
-        counts = part.counts  # Partial.add, inlined (see _spread)
-        value = counts.get(key, 0) + amount
-        if value:
-            counts[key] = value
-        else:
-            del counts[key]
-        touched.add(scope)
+    for k, amount in once_moves:  # (few: payments and cancellations hold the once-facts)
+        _spread(into, (k[0],), k[1], amount)
+        touched.add(k[0])
         changed.add(k)
     for scope, was, now in latest_moves:
         part = into.get(scope)
