@@ -71,3 +71,16 @@ def test_deal_won_to_marketing_only_with_a_campaign():
     step(h2, ev("e1", "deal.created", 1, deal_id="d1", amount=10, currency="USD", owner_id="r", campaign_id="c-3"), SLA)
     rules = [d.rule for d in step(h2, ev("e2", "deal.won", 2, deal_id="d1", amount=10, currency="USD"), SLA).drafts]
     assert rules == ["deal-won-to-finance", "deal-won-to-marketing"]
+
+
+def test_lead_sla_breach_says_how_far_past_the_window_the_contact_came():
+    from baton.funnel.fold import fold
+    from baton.rules.timer_rules import lead_sla_breach
+
+    h = AccountHistory("acct_acme")
+    step(h, ev("e1", "lead.created", 0, lead_id="l1", source="marketing", temperature="hot",
+                company="Acme", contact_name="Ada", owner_id="r-2"), SLA)
+    step(h, ev("e2", "lead.contacted", 305_000, lead_id="l1", owner_id="r-2"), SLA)
+    draft = lead_sla_breach(fold(h), "l1", SLA, now_ms=400_000)
+    assert draft is not None
+    assert draft.text == "Hot lead Ada at Acme was contacted 5 s past its 5 min follow-up window (owner r-2)."

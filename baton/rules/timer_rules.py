@@ -65,7 +65,7 @@ def lead_sla_breach(state: AccountState, lead_id: str, sla_seconds, now_ms: int)
     who = lead.contact_name or lead_id
     owner = lead.owner_id or state.owner_id
     text = (f"{lead.temperature.capitalize()} lead {who} at {state.name} "
-            + (f"was contacted {_late(late_by)} late" if contacted_late else f"has had no contact, {_late(late_by)} past")
+            + (f"was contacted {_late(late_by)} past" if contacted_late else f"has had no contact, {_late(late_by)} past")
             + f" its {_late(window * 1000)} follow-up window"
             + (f" (owner {owner})." if owner else " (no owner assigned).")
             )
