@@ -122,7 +122,8 @@ def build(state: AccountState, sla_seconds: Mapping[str, int], previous: Account
     before its last event; None: a new account): pieces, once-facts, latest instants.
 
     ``previous`` is updated in place and returned (the intake keeps one object per account; a
-    copy per event would be garbage the young GC walks). Nothing else may hold it or its parts."""
+    copy per event would be garbage the young GC walks). Nothing else may hold it or its parts.
+    When the campaign or the follow-up windows changed, a new object is returned instead."""
     campaign_id = state.first_touch_campaign_id
     if previous is not None and (previous.sla_seconds is not sla_seconds or previous.campaign_id != campaign_id):
         # A new campaign tag changes every fact's scopes: all of it counted afresh.
@@ -319,7 +320,8 @@ def difference(old: AccountFacts | None, new: AccountFacts) -> tuple[list[Change
     """What changed from ``old`` to ``new`` when neither was built from the other (``build`` says it
     itself otherwise): pieces by item and signature, then the views compared whole."""
     old = old if old is not None else _EMPTY
-    if old.campaign_id != new.campaign_id:  # signatures leave the campaign out: every piece moved
+    if old.campaign_id != new.campaign_id or old.sla_seconds is not new.sla_seconds:
+        # Signatures leave the campaign and the follow-up windows out: every piece may have moved.
         changes: list[Change] = [(before, None) for before in old.pieces()]
         changes.extend((None, after) for after in new.pieces())
     else:
