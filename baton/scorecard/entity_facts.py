@@ -40,12 +40,13 @@ from baton.scorecard.contribution import (
     Scopes,
     _add_deal,
     _add_lead,
-    _scopes,
     _share,
     _spread,
     _tag,
+    add_churn,
     add_payment,
     payment_attribution,
+    spread_difference,
 )
 from baton.scorecard.partial import FactKey, Partial
 
@@ -156,7 +157,7 @@ def build(state: AccountState, sla_seconds: Mapping[str, int], previous: Account
     _refresh_payments(facts, state, campaign, (account_rep, account_source), same_deals, changes)
     rep_tag, source_tag = _tag("rep", account_rep), _tag("source", account_source)
     facts.churn = _refresh_one(facts.churn, (tuple(state.cancellations), account_rep, account_source), changes,
-                               _add_churn, state.cancellations, rep_tag, campaign, source_tag)
+                               add_churn, state.cancellations, rep_tag, campaign, source_tag)
     stage, before = state.stage, facts.stage
     stage_signature = (stage, account_rep, account_source)
     if before is None or before[0] != stage_signature:
@@ -233,14 +234,6 @@ def _refresh_one(old: Piece | None, signature: Any, changes: list[Change], add: 
     piece = _piece(signature, add, *args)
     changes.append((old, piece))
     return piece
-
-
-def _add_churn(c: Contributor, cancellations: list[int], rep: str | None, campaign: str | None,
-               source: str | None) -> None:
-    for t in cancellations:
-        scopes = _scopes(t, rep, campaign, source)
-        c.count_once(scopes, ("churned_customers",), t)
-        c.count_once(scopes, ("active_customers",), t)
 
 
 def _stage_piece(signature: Any, stage: str, rep: str | None, campaign: str | None, source: str | None) -> Piece:
@@ -350,19 +343,8 @@ def apply_changes(changes: list[Change], once_moves: list[OnceMove], latest_move
     in ``touched``, the counts in ``changed`` (as ``(scopes, key)`` or ``(scope, key)``, what
     ``Scorecard.take_changes`` expands)."""
     for before, after in changes:
-        old_counted = before[1] if before is not None else _NO_COUNTS
-        new_counted = after[1] if after is not None else _NO_COUNTS
-        for k, amount in new_counted.items():
-            diff = amount - old_counted.get(k, 0)
-            if diff:
-                _spread(into, k[0], k[1], diff)
-                touched.update(k[0])
-                changed.add(k)
-        for k, amount in old_counted.items():
-            if amount and k not in new_counted:
-                _spread(into, k[0], k[1], -amount)
-                touched.update(k[0])
-                changed.add(k)
+        spread_difference(before[1] if before is not None else _NO_COUNTS,
+                          after[1] if after is not None else _NO_COUNTS, into, touched, changed)
     for k, amount in once_moves:  # (few: payments and cancellations hold the once-facts)
         _spread(into, (k[0],), k[1], amount)
         touched.add(k[0])
