@@ -7,7 +7,7 @@ import pytest
 from baton.funnel.history import AccountHistory
 from baton.rules.drafts import to_notification, console_router
 from baton.rules.money import format_money
-from baton.streams.processor import step
+from baton.streams.processor import source_of, step
 
 
 @pytest.mark.parametrize("amount, currency, text", [
@@ -51,6 +51,30 @@ def test_duplicate_changes_nothing_and_redelivery_renotifies_with_same_id():
     again = dict(first)  # the very same record after a crash
     result = step(h, again, SLA)
     assert result.redelivered and [d.notification_id for d in result.drafts] == ["payment-to-sales:e1"]
+
+
+def test_redelivery_is_recognised_when_the_history_was_read_back_from_bytes():
+    # In memory ``src`` is a tuple; an account loaded from the table has JSON lists.
+    h = AccountHistory("acct_acme")
+    first = ev("e1", "payment.succeeded", 1, payment_id="p", amount=1, currency="USD")
+    first["src"] = source_of("payments", 0, 10)
+    step(h, first, SLA)
+    stored = AccountHistory.from_bytes(h.to_bytes())
+    assert stored.events[0]["src"] == ["payments", 0, 10]
+    again = dict(first, src=source_of("payments", 0, 10))
+    assert step(stored, again, SLA).redelivered
+    other = dict(first, src=source_of("payments", 0, 11))
+    assert step(stored, other, SLA).duplicate
+
+
+def test_an_events_source_leaves_the_cyclic_gcs_lists():
+    # Histories live long: what they hold should not be traversed by every collection.
+    # A list ``src`` would stay tracked for good; a tuple of atoms is untracked at the first.
+    import gc
+
+    src = source_of("payments", 0, 10)
+    gc.collect()
+    assert not gc.is_tracked(src)
 
 
 def test_hot_lead_only_for_hot_temperature_and_deadline_follows_window():

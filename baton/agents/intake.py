@@ -41,7 +41,7 @@ from baton.streams.output_batch import OutputBatch
 from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.decode import dead_letter as build_dead_letter
 from baton.streams.partitioning import expected_partition
-from baton.streams.processor import source_of, step
+from baton.streams.processor import same_record, source_of, step
 from baton.streams.timers import open_checks
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ def register(baton: "BatonApp") -> None:
         check_id = f"{check}:{ref}"
         src = source_of(names.short(msg.topic), msg.partition, msg.offset)
         fired_by = history.fired.get(check_id)
-        if fired_by is not None and fired_by != src:
+        if fired_by is not None and not same_record(fired_by, src):
             return  # fired before: a check fires once
         state = entry.state if entry.state is not None else fold(history)
         if check == LEAD_SLA:

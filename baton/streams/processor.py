@@ -12,7 +12,7 @@ sends each message once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from baton.funnel.fold import AccountState, apply_event, fold
 from baton.funnel.history import AccountHistory, Compact
@@ -30,8 +30,18 @@ class StepResult:
     previous: AccountState | None = None
 
 
-def source_of(topic: str, partition: int, offset: int) -> list[Any]:
-    return [topic, partition, offset]
+def source_of(topic: str, partition: int, offset: int) -> tuple[str, int, int]:
+    """Where a record was read: ``(topic, partition, offset)``, stored as the event's ``src``.
+
+    A tuple, not a list: a tuple of atoms leaves the cyclic GC's lists at the first collection
+    it survives, a list never does, and histories hold one per event for as long as they live.
+    """
+    return (topic, partition, offset)
+
+
+def same_record(a: Sequence[Any] | None, b: Sequence[Any] | None) -> bool:
+    """Two ``src`` values name the same record (one may be a list read back from JSON)."""
+    return a is not None and b is not None and tuple(a) == tuple(b)
 
 
 def step(history: AccountHistory, ev: Compact, sla_seconds: Callable[[str], int],
@@ -43,7 +53,7 @@ def step(history: AccountHistory, ev: Compact, sla_seconds: Callable[[str], int]
     seen = history.get(ev["id"])
     if seen is not None:
         state = current if current is not None else fold(history)
-        redelivered = "src" in ev and seen.get("src") == ev["src"]
+        redelivered = same_record(seen.get("src"), ev.get("src"))
         drafts = _drafts(ev, state, sla_seconds) if redelivered else []
         return StepResult(state, changed=False, duplicate=not redelivered, redelivered=redelivered, drafts=drafts)
     if current is not None and history.sorts_last(ev):
