@@ -344,8 +344,10 @@ def test_stepping_the_carried_state_equals_folding_the_history(events, rng, in_o
 def _counted(facts) -> dict:
     """An account's counted facts summed over its pieces (zeros dropped)."""
     total: dict = {}
+    from baton.scorecard.entity_facts import counted_of
+
     for piece in facts.pieces():
-        for k, amount in piece[1].items():
+        for k, amount in counted_of(piece).items():
             total[k] = total.get(k, 0) + amount
     return {k: v for k, v in total.items() if v}
 

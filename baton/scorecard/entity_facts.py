@@ -22,16 +22,18 @@ The facts themselves come from the functions the replay uses
 same; ``tests/test_scorecard_properties.py`` checks the live scorecard against
 the replay, and the incremental facts against facts built from scratch.
 
-Few new objects per event (the young GC walks what each event leaves behind;
-docs/benchmarks-latency-scale.md, round 9): the facts are updated in place,
-pieces keep the containers the ``Contributor`` that counted them made, and
-what changed is applied, not kept.
+Few new objects per event, and small ones (the young GC walks what each event
+leaves behind, and the account cache keeps thousands of accounts' facts;
+docs/benchmarks-latency-scale.md, rounds 9 and 11): the facts are updated in
+place, a piece packs what the ``Contributor`` that counted it found into
+tuples, and what changed is applied, not kept.
 """
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import attrgetter
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from baton.funnel.fold import AccountState, Payment
 from baton.scorecard.contribution import (
@@ -51,16 +53,20 @@ from baton.scorecard.contribution import (
 from baton.scorecard.partial import FactKey, Partial
 
 # A piece: (signature, counted, once, latest), never changed once built (replaced whole).
-#   counted: (scopes, key) -> amount, summed over pieces;
+#   counted: flat pairs (k1, amount1, k2, amount2, ...), k = (scopes, key), summed over pieces;
 #   once: the (scope, key) pairs of its "how many accounts" facts (each counts once per account);
-#   latest: scope -> its latest counted instant there.
-Piece = tuple[Any, dict[tuple[Scopes, FactKey], int], "set[tuple[str, FactKey]]", dict[str, int]]
+#   latest: flat pairs (scopes1, t1, ...): the latest instant it counted in each scopes tuple
+#     (one or two tuples a piece; a scope's latest is the max over the tuples it is in).
+# Tuples, not dicts and sets: an account keeps ~15 pieces, a dict or set costs ~230 bytes
+# however few entries it holds, and tuples of shared atoms leave the cyclic GC's lists.
+Flat = tuple[Any, ...]
+Piece = tuple[Any, Flat, "tuple[tuple[str, FactKey], ...]", Flat]
 Change = tuple["Piece | None", "Piece | None"]  # (before, after); None: no such item
 OnceMove = tuple[tuple[str, FactKey], int]  # (scope, key), +1 gained or -1 lost
 LatestMove = tuple[str, "int | None", "int | None"]  # scope, the account's latest instant before, after
 
-_NO_COUNTS: dict = {}  # shared by pieces that count nothing; never changed
-_NO_ONCE: frozenset = frozenset()
+_NO_COUNTS: dict = {}  # never changed
+_NO_IDS: frozenset = frozenset()
 
 # Everything of a lead or deal its facts depend on, read in C. The account's campaign is
 # compared once per account (a new one recounts everything), a deal's source apart.
@@ -73,8 +79,35 @@ def _piece(signature: Any, add: Callable[..., None], *args: Any) -> Piece:
     c = Contributor()
     add(c, *args)
     if not c.counted and not c.once:
-        return (signature, _NO_COUNTS, _NO_ONCE, _NO_COUNTS)
-    return (signature, c.counted, c.once_by_scope() if c.once else _NO_ONCE, c.latest_by_scope())
+        return (signature, (), (), ())
+    return (signature, _flat(c.counted), tuple(c.once_by_scope()) if c.once else (), _flat(c.latest))
+
+
+def _flat(mapping: dict) -> Flat:
+    return tuple(chain.from_iterable(mapping.items()))
+
+
+def _pairs(flat: Flat) -> Iterator[tuple[Any, Any]]:
+    it = iter(flat)
+    return zip(it, it)
+
+
+def _latest_by_scope(latest: Flat) -> Iterator[tuple[str, int]]:
+    """A piece's latest instants as (scope, t); a scope in two of its scopes tuples comes twice."""
+    it = iter(latest)
+    for scopes, t in zip(it, it):
+        for scope in scopes:
+            yield scope, t
+
+
+def _scopes_of(latest: Flat) -> Iterator[str]:
+    for scopes in latest[::2]:
+        yield from scopes
+
+
+def counted_of(piece: Piece | None) -> dict[tuple[Scopes, FactKey], int]:
+    """A piece's counted facts as ``(scopes, key) -> amount``."""
+    return dict(_pairs(piece[1])) if piece is not None and piece[1] else _NO_COUNTS
 
 
 class AccountFacts:
@@ -208,7 +241,7 @@ def _refresh_payments(facts: AccountFacts, state: AccountState, campaign: str | 
         return  # no payment since
     pieces = list(old[:start])
     if not start:
-        paid_before, dealless = False, _NO_ONCE
+        paid_before, dealless = False, _NO_IDS
     for p, rep, source, first in payment_attribution(state, start, paid_before):
         i = len(pieces)
         signature = (p.payment_id, p.status, p.at, p.amount, p.currency, rep, source, first)
@@ -240,7 +273,7 @@ def _stage_piece(signature: Any, stage: str, rep: str | None, campaign: str | No
     # The account's current stage: a snapshot with no period, so counted in the time-less
     # scopes only, without a latest instant (it is not an event being counted).
     k = (tuple(scope for scope in ("all", rep, campaign, source) if scope), ("stage", stage))
-    return (signature, {_SHARED.get(k) or _share(k): 1}, _NO_ONCE, _NO_COUNTS)
+    return (signature, (_SHARED.get(k) or _share(k), 1), (), ())
 
 
 def _views(pieces: list[Piece]) -> tuple[dict[tuple[str, FactKey], int], dict[str, int]]:
@@ -250,7 +283,7 @@ def _views(pieces: list[Piece]) -> tuple[dict[tuple[str, FactKey], int], dict[st
     for _, _, piece_once, piece_latest in pieces:
         for k in piece_once:
             once[k] = once.get(k, 0) + 1
-        for scope, t in piece_latest.items():
+        for scope, t in _latest_by_scope(piece_latest):
             if latest.get(scope, t - 1) < t:
                 latest[scope] = t
     return once, latest
@@ -281,24 +314,28 @@ def _updated_once(once: dict[tuple[str, FactKey], int], changes: list[Change]) -
 def _updated_latest(latest: dict[str, int], new: AccountFacts, changes: list[Change]) -> list[LatestMove]:
     """Update ``latest`` for ``changes`` (``new``: the facts after them); returns what moved."""
     was = {scope: latest.get(scope) for before, after in changes for piece in (before, after)
-           if piece is not None for scope in piece[3]}
+           if piece is not None for scope in _scopes_of(piece[3])}
     if not was:
         return []
     fallen: list[str] = []
     for before, after in changes:
-        kept = after[3] if after is not None else _NO_COUNTS
-        for scope, t in kept.items():
+        kept = after[3] if after is not None else ()
+        for scope, t in _latest_by_scope(kept):
             if latest.get(scope, t - 1) < t:
                 latest[scope] = t
-        if before is not None:
-            for scope, t in before[3].items():
-                if kept.get(scope, t - 1) < t and latest.get(scope) == t:
+        if before is not None and before[3]:
+            kept_at: dict[str, int] = {}
+            for scope, t in _latest_by_scope(kept):
+                if kept_at.get(scope, t - 1) < t:
+                    kept_at[scope] = t
+            for scope, t in _latest_by_scope(before[3]):
+                if kept_at.get(scope, t - 1) < t and latest.get(scope) == t:
                     fallen.append(scope)  # the account's latest instant there may have been this piece's
     if fallen:
         fallen_set = set(fallen)
         tops: dict[str, int] = {}
         for piece in new.pieces():
-            for scope, t in piece[3].items():
+            for scope, t in _latest_by_scope(piece[3]):
                 if scope in fallen_set and tops.get(scope, t - 1) < t:
                     tops[scope] = t
         for scope in fallen_set:
@@ -343,8 +380,17 @@ def apply_changes(changes: list[Change], once_moves: list[OnceMove], latest_move
     in ``touched``, the counts in ``changed`` (as ``(scopes, key)`` or ``(scope, key)``, what
     ``Scorecard.take_changes`` expands)."""
     for before, after in changes:
-        spread_difference(before[1] if before is not None else _NO_COUNTS,
-                          after[1] if after is not None else _NO_COUNTS, into, touched, changed)
+        old = before[1] if before is not None else ()
+        new = after[1] if after is not None else ()
+        if old and new:
+            spread_difference(dict(_pairs(old)), dict(_pairs(new)), into, touched, changed)
+            continue
+        sign = 1 if new else -1  # an item's first facts, or its last (no dict needed for either)
+        for k, amount in _pairs(new or old):
+            if amount:
+                _spread(into, k[0], k[1], sign * amount)
+                touched.update(k[0])
+                changed.add(k)
     for k, amount in once_moves:  # (few: payments and cancellations hold the once-facts)
         _spread(into, (k[0],), k[1], amount)
         touched.add(k[0])
