@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from baton.funnel.fold import fold
 from baton.funnel.history import AccountHistory
 from baton.scorecard import Partial, Scorecard, account_contribution, combine, finalize_all, replay, spend_contribution
+from baton.scorecard.entity_facts import counted_of
 from baton.streams.events import EVENT_ADAPTER
 from baton.streams.partitioning import expected_partition
 
@@ -344,8 +345,6 @@ def test_stepping_the_carried_state_equals_folding_the_history(events, rng, in_o
 def _counted(facts) -> dict:
     """An account's counted facts summed over its pieces (zeros dropped)."""
     total: dict = {}
-    from baton.scorecard.entity_facts import counted_of
-
     for piece in facts.pieces():
         for k, amount in counted_of(piece).items():
             total[k] = total.get(k, 0) + amount

@@ -289,9 +289,14 @@ def account_facts(state: AccountState, sla_seconds: Mapping[str, int] = DEFAULT_
     # The account's current stage: a snapshot with no period, so only in time-less scopes,
     # and without touching as_of (it is not an event being counted).
     stage = ("stage", state.stage)
-    pairs = ((scope, stage) for scope in ("all", account_rep, campaign, account_source) if scope)
+    pairs = ((scope, stage) for scope in stage_scopes(account_rep, campaign, account_source))
     c.stage = {_SHARED.get(k) or _share(k) for k in pairs}
     return c
+
+
+def stage_scopes(rep: str | None, campaign: str | None, source: str | None) -> Scopes:
+    """The time-less scopes an account's current stage counts in."""
+    return tuple(scope for scope in ("all", rep, campaign, source) if scope)
 
 
 def add_churn(c: Contributor, cancellations: list[int], rep: str | None, campaign: str | None,

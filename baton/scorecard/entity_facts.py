@@ -49,6 +49,7 @@ from baton.scorecard.contribution import (
     add_payment,
     payment_attribution,
     spread_difference,
+    stage_scopes,
 )
 from baton.scorecard.partial import FactKey, Partial
 
@@ -272,7 +273,7 @@ def _refresh_one(old: Piece | None, signature: Any, changes: list[Change], add: 
 def _stage_piece(signature: Any, stage: str, rep: str | None, campaign: str | None, source: str | None) -> Piece:
     # The account's current stage: a snapshot with no period, so counted in the time-less
     # scopes only, without a latest instant (it is not an event being counted).
-    k = (tuple(scope for scope in ("all", rep, campaign, source) if scope), ("stage", stage))
+    k = (stage_scopes(rep, campaign, source), ("stage", stage))
     return (signature, (_SHARED.get(k) or _share(k), 1), (), ())
 
 
@@ -380,17 +381,7 @@ def apply_changes(changes: list[Change], once_moves: list[OnceMove], latest_move
     in ``touched``, the counts in ``changed`` (as ``(scopes, key)`` or ``(scope, key)``, what
     ``Scorecard.take_changes`` expands)."""
     for before, after in changes:
-        old = before[1] if before is not None else ()
-        new = after[1] if after is not None else ()
-        if old and new:
-            spread_difference(dict(_pairs(old)), dict(_pairs(new)), into, touched, changed)
-            continue
-        sign = 1 if new else -1  # an item's first facts, or its last (no dict needed for either)
-        for k, amount in _pairs(new or old):
-            if amount:
-                _spread(into, k[0], k[1], sign * amount)
-                touched.update(k[0])
-                changed.add(k)
+        spread_difference(counted_of(before), counted_of(after), into, touched, changed)
     for k, amount in once_moves:  # (few: payments and cancellations hold the once-facts)
         _spread(into, (k[0],), k[1], amount)
         touched.add(k[0])
