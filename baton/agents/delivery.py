@@ -7,6 +7,10 @@ digest, retry) and acknowledged only when it is finished on every channel:
 offsets commit only past finished notifications, so a crash loses none of
 the queued ones. The ledger makes the redelivery after a crash send nothing
 that was already delivered.
+
+Notifications this worker's intake wrote are usually on their way already: the
+hand-over (``baton.notify.handover``) gave them to the dispatcher once Kafka had
+them, and their copy read back here is acknowledged when that delivery is done.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import orjson
 from pydantic import ValidationError
 
 from baton.notify.dispatcher import Dispatcher, DispatcherClosed
+from baton.notify.handover import HandOver
 from baton.notify.table_ledger import TableLedger
+from baton.streams.partitioning import expected_partition
 from baton.streams.records import Delivery, Notification
 
 if TYPE_CHECKING:
@@ -49,6 +55,18 @@ def register(baton: "BatonApp") -> None:
                                           registry=baton.registry)
     baton.dispatcher = dispatcher
 
+    notifications_topic = baton.notifications.get_topic_name()
+    delivered_here: set[int] = set()  # this worker's partitions of m2c.notifications
+
+    def owns(key: bytes) -> bool:
+        if app.rebalancing or not delivered_here:  # rebalancing lasts until the ledger is recovered
+            return False
+        partitions = baton.kafka_producer().client.cluster.partitions_for_topic(notifications_topic)
+        return bool(partitions) and expected_partition(key, len(partitions)) in delivered_here
+
+    if baton.settings.delivery.hand_over:
+        baton.hand_over = HandOver(dispatcher, ledger, owns)
+
     @app.task
     async def run_dispatcher() -> None:
         await dispatcher.run()
@@ -65,14 +83,18 @@ def register(baton: "BatonApp") -> None:
                           event.message.partition, event.message.offset, exc)
                 event.ack()
                 continue
+            handed = baton.hand_over.take(notification.id) if baton.hand_over is not None else None
+            if handed is not None:  # already on its way: acknowledge this copy once it is done
+                handed.add_done_callback(_acknowledge(acker.track(event), acker))
+                continue
             ledger.remember(notification.id, event.message.key or b"")
             try:
                 done = await dispatcher.submit(notification)  # waits while the queue is full: backpressure
             except DispatcherClosed:
                 ledger.forget(notification.id)
                 return  # shutting down: unacknowledged, so read again after the restart
-            slot = acker.track(event)
-            done.add_done_callback(_finish(slot, acker, ledger, notification.id))
+            done.add_done_callback(lambda _, nid=notification.id: ledger.forget(nid))
+            done.add_done_callback(_acknowledge(acker.track(event), acker))
 
     @app.on_before_shutdown.connect
     async def _drain_before_shutdown(app_, **kwargs) -> None:  # noqa: ARG001
@@ -81,8 +103,14 @@ def register(baton: "BatonApp") -> None:
         # a message sent once the producer is gone would be unmarked, and sent again at restart.
         await dispatcher.stop(drain=True, timeout=DRAIN_ON_SHUTDOWN_SECONDS)
 
+    @app.on_partitions_assigned.connect
+    async def _note_delivered_here(app_, assigned, **kwargs) -> None:  # noqa: ARG001
+        delivered_here.clear()
+        delivered_here.update(tp.partition for tp in assigned if tp.topic == notifications_topic)
+
     @app.on_partitions_revoked.connect
     async def _drain_before_rebalance(app_, revoked, **kwargs) -> None:  # noqa: ARG001
+        delivered_here.clear()  # nothing more is handed over until the new assignment is known
         # Finish what is in flight before partitions move, so the new owner does not send it
         # again; bounded, since a channel that is down must not stall the rebalance.
         try:
@@ -123,9 +151,8 @@ def _log_unrecorded(future) -> None:
         log.error("a delivery record was not written to Kafka: %s", future.exception())
 
 
-def _finish(slot: list, acker: InOrderAcker, ledger: TableLedger, notification_id: str):
+def _acknowledge(slot: list, acker: InOrderAcker):
     def callback(future) -> None:
-        ledger.forget(notification_id)
         if not future.cancelled():  # cancelled: stopped before it was finished, so never acknowledged
             acker.done(slot)
 

@@ -42,6 +42,7 @@ from baton.streams.decode import DeadLetter, RecordRef, decode, dumps
 from baton.streams.decode import dead_letter as build_dead_letter
 from baton.streams.partitioning import expected_partition
 from baton.streams.processor import same_record, source_of, step
+from baton.streams.records import Notification
 from baton.streams.timers import open_checks
 
 if TYPE_CHECKING:
@@ -77,14 +78,16 @@ class Batch:
     """What one batch of records produces, sent at its end.
 
     ``writes``: the accounts it changed, with their stored bytes and the last event of
-    each; ``out``: the notifications, dead letters and table changelog records.
+    each; ``out``: the notifications, dead letters and table changelog records; ``notes``:
+    its notifications, to hand over to the delivery lanes once ``out`` is in Kafka.
     """
 
-    __slots__ = ("writes", "out")
+    __slots__ = ("writes", "out", "notes")
 
     def __init__(self) -> None:
         self.writes: dict[bytes, tuple[bytes, object]] = {}
         self.out = OutputBatch()
+        self.notes: list[tuple[bytes, Notification]] = []  # for the hand-over, once ``out`` is in Kafka
 
 
 def register(baton: "BatonApp") -> None:
@@ -110,6 +113,7 @@ def register(baton: "BatonApp") -> None:
         if notification is None:
             return  # the rule is switched off
         batch.out.add(notifications_topic, key, orjson.dumps(notification.model_dump(mode="json")))
+        batch.notes.append((key, notification))
         metrics.notifications += 1
 
     def load(batch: Batch, key: bytes, account_id: str) -> CachedAccount:
@@ -308,6 +312,8 @@ def register(baton: "BatonApp") -> None:
                                    "it is kept here so it can be replayed once the cause is fixed")
         write_batch(batch)
         sent = await baton.send_output(batch.out)
+        if sent is not None and batch.notes and baton.hand_over is not None:
+            sent.add_done_callback(_hand_over_when_sent(baton.hand_over, batch.notes))
         baton.intake_delay.observe("handled", produced_at)
         return sent
 
@@ -354,3 +360,11 @@ def register(baton: "BatonApp") -> None:
     async def _forget_cached_accounts(app_, revoked, **kwargs) -> None:  # noqa: ARG001
         # Partitions move: what the table holds changes under the cache.
         cache.clear()
+
+
+def _hand_over_when_sent(hand_over, notes: list):
+    def callback(sent: asyncio.Future) -> None:
+        if not sent.cancelled() and sent.exception() is None:  # refused: the worker stops, nothing to hand over
+            hand_over.offer(notes)
+
+    return callback

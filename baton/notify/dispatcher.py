@@ -223,6 +223,16 @@ class Dispatcher:
             self.metrics.destination_depth(channel, len(lane.queue))
         return future
 
+    async def try_submit(self, notification: Notification) -> asyncio.Future[dict[str, str]] | None:
+        """``submit`` if the queue has room now; None if it would have to wait, or is stopped.
+
+        For a caller that has another way to deliver the notification later (the hand-over:
+        the copy in Kafka) and must not pile up waiting work while a channel is down.
+        """
+        if self._closed or self._capacity.locked():
+            return None
+        return await self.submit(notification)  # not locked: its acquire() returns without waiting
+
     async def deliver(self, notification: Notification) -> dict[str, str]:
         """``submit`` and wait for the outcome."""
         return await (await self.submit(notification))

@@ -25,6 +25,7 @@ class DispatcherMetrics:
     skipped_duplicates: int = 0
     digests: int = 0
     backpressure_waits: int = 0
+    handed_over: int = 0
     registry: CollectorRegistry = field(default_factory=CollectorRegistry, repr=False)
 
     def __post_init__(self) -> None:
@@ -40,6 +41,8 @@ class DispatcherMetrics:
         self._retries = Counter("baton_notify_retries", "Attempts that will be retried", ["kind"], registry=r)
         self._digests = Counter("baton_notify_digests", "Digest messages sent under pressure", ["kind"], registry=r)
         self._waits = Counter("baton_notify_backpressure_waits", "submit() calls that had to wait", registry=r)
+        self._handed = Counter("baton_notify_handed_over", "Notifications handed to the lanes by the worker that "
+                               "wrote them, before their copy was read back from Kafka", registry=r)
 
     def set_capacity(self, n: int) -> None:
         self.queue_capacity = n
@@ -73,6 +76,10 @@ class DispatcherMetrics:
     def backpressure(self) -> None:
         self.backpressure_waits += 1
         self._waits.inc()
+
+    def hand_over(self) -> None:
+        self.handed_over += 1
+        self._handed.inc()
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "registry"}

@@ -59,6 +59,7 @@ class BatonApp:
         self.router: Router = router or self.routing.channels_for
         self.registry = CollectorRegistry()  # Prometheus series of this worker (/metrics)
         self.dispatcher = None  # set by baton.agents.delivery
+        self.hand_over = None  # baton.notify.handover.HandOver, set by baton.agents.delivery when switched on
         self.intake_feed = None  # set by baton.agents.intake when the intake reads through it
         self.metrics = WorkerMetrics()
         self.intake_delay = IntakeDelay(self.registry)
