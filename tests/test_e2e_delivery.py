@@ -23,16 +23,20 @@ def prefix() -> str:
     return f"d{uuid.uuid4().hex[:8]}."
 
 
+def delivery_env(slack, smtp) -> dict[str, str]:
+    return {**slack_env(slack), **smtp_env(smtp),
+            "BATON_ROUTING__TEAMS__SALES__EMAIL": '["sales@example.com"]',
+            # One message per notification (no rate limit, no digest) so arrivals can be counted by id.
+            "BATON_DELIVERY__RATE_LIMITS__SLACK": "0", "BATON_DELIVERY__RATE_LIMITS__EMAIL": "0",
+            "BATON_DELIVERY__DIGEST_THRESHOLD": "100000",
+            "BATON_DELIVERY__RETRY__INITIAL_BACKOFF_SECONDS": "0.2",
+            "BATON_DELIVERY__RETRY__MAX_BACKOFF_SECONDS": "1", "BATON_DELIVERY__RETRY__MAX_ATTEMPTS": "100"}
+
+
 @pytest.fixture(scope="module")
 def worker(kafka_bootstrap, prefix, slack, smtp, tmp_path_factory):
-    env = {**slack_env(slack), **smtp_env(smtp),
-           "BATON_ROUTING__TEAMS__SALES__EMAIL": '["sales@example.com"]',
-           # One message per notification (no rate limit, no digest) so arrivals can be counted by id.
-           "BATON_DELIVERY__RATE_LIMITS__SLACK": "0", "BATON_DELIVERY__RATE_LIMITS__EMAIL": "0",
-           "BATON_DELIVERY__DIGEST_THRESHOLD": "100000",
-           "BATON_DELIVERY__RETRY__INITIAL_BACKOFF_SECONDS": "0.2",
-           "BATON_DELIVERY__RETRY__MAX_BACKOFF_SECONDS": "1", "BATON_DELIVERY__RETRY__MAX_ATTEMPTS": "100"}
-    proc = WorkerProcess(kafka_bootstrap, prefix, tmp_path_factory.mktemp("worker"), extra_env=env).start()
+    proc = WorkerProcess(kafka_bootstrap, prefix, tmp_path_factory.mktemp("worker"),
+                         extra_env=delivery_env(slack, smtp)).start()
     yield proc
     proc.stop()
 
@@ -114,6 +118,33 @@ def test_what_the_worker_wrote_is_handed_over_once_and_its_read_back_copy_only_a
         assert committed == ends
     finally:
         reader.close()
+
+
+def test_two_workers_and_a_rebalance_mid_stream_deliver_every_payment_once(kafka_bootstrap, slack, smtp, tmp_path):
+    # Each worker hands over only what it delivers (Baton's topics share one partition count,
+    # so that is what its own intake wrote), and nothing while the group rebalances: a
+    # notification handed over while another worker delivers its partition would go out twice.
+    own_prefix = f"t{uuid.uuid4().hex[:8]}."
+    first = WorkerProcess(kafka_bootstrap, own_prefix, tmp_path / "a", extra_env=delivery_env(slack, smtp))
+    second = WorkerProcess(kafka_bootstrap, own_prefix, tmp_path / "b", extra_env=delivery_env(slack, smtp),
+                           app_id=first.app_id)
+    batch = payments(120, uuid.uuid4().hex[:4])
+    ids = [f"payment-to-sales:{e['id']}" for e in batch]
+    try:
+        first.start()
+        produce(kafka_bootstrap, own_prefix, batch[:60])
+        wait_for(lambda: len(set(ids) & set(slack.ids_received())) >= 20, timeout=60)
+        second.start()  # the group rebalances while the first worker is delivering
+        produce(kafka_bootstrap, own_prefix, batch[60:])
+        wait_for(lambda: set(ids) <= set(slack.ids_received()), timeout=120)
+        time.sleep(2)
+        counts = Counter(slack.ids_received())
+        assert all(counts[i] == 1 for i in ids), {i: counts[i] for i in ids if counts[i] != 1}
+        handed = [w.http_json("/metrics.json")["delivery"]["handed_over"] for w in (first, second)]
+        assert all(h > 0 for h in handed), handed  # both delivered a share of what they wrote themselves
+    finally:
+        second.stop()
+        first.stop()
 
 
 def test_slack_down_for_a_while_then_everything_arrives_once(kafka_bootstrap, prefix, worker, slack):
