@@ -69,3 +69,22 @@ def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[dict]], bool
         return records
     finally:
         consumer.close()
+
+
+def committed_and_ends(bootstrap: str, group_id: str, topic: str, timeout: float = 30.0) -> tuple[dict, dict]:
+    """The group's committed offsets and the end offsets of ``topic``'s partitions, once the
+    committed ones reach the ends or ``timeout`` passed (Faust commits every few seconds)."""
+    from kafka import TopicPartition
+
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)]
+        ends = reader.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while True:
+            committed = {tp: reader.committed(tp) or 0 for tp in partitions}
+            if all(committed[tp] >= ends[tp] for tp in partitions) or time.monotonic() >= deadline:
+                return committed, ends
+            time.sleep(0.5)
+    finally:
+        reader.close()

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from kafka_io import event, produce, read_topic
+from kafka_io import committed_and_ends, event, produce, read_topic
 from peers import slack_env, smtp_env
 from polling import wait_for
 from worker_process import WorkerProcess
@@ -80,8 +80,6 @@ def test_payment_reaches_slack_and_email_escaped(kafka_bootstrap, prefix, worker
 
 def test_what_the_worker_wrote_is_handed_over_once_and_its_read_back_copy_only_acknowledged(
         kafka_bootstrap, prefix, worker, slack):
-    from kafka import KafkaConsumer, TopicPartition
-
     before = worker.http_json("/metrics.json")
     batch = payments(30, uuid.uuid4().hex[:4])
     ids = [f"payment-to-sales:{e['id']}" for e in batch]
@@ -104,20 +102,8 @@ def test_what_the_worker_wrote_is_handed_over_once_and_its_read_back_copy_only_a
     assert written >= len(ids) and handed >= 0.9 * written, (written, handed)
 
     # The copies read back were acknowledged: the group's offsets reach the end of m2c.notifications.
-    reader = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=worker.app_id, enable_auto_commit=False)
-    try:
-        topic = prefix + "notifications"
-        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)]
-        ends = reader.end_offsets(partitions)
-        deadline = time.monotonic() + 30  # Faust commits every few seconds
-        while time.monotonic() < deadline:
-            committed = {tp: reader.committed(tp) or 0 for tp in partitions}
-            if all(committed[tp] >= ends[tp] for tp in partitions):
-                break
-            time.sleep(0.5)
-        assert committed == ends
-    finally:
-        reader.close()
+    committed, ends = committed_and_ends(kafka_bootstrap, worker.app_id, prefix + "notifications")
+    assert committed == ends
 
 
 def test_two_workers_and_a_rebalance_mid_stream_deliver_every_payment_once(kafka_bootstrap, slack, smtp, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from kafka_io import event, produce, read_topic
+from kafka_io import committed_and_ends, event, produce, read_topic
 from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.kafka
@@ -267,25 +267,10 @@ def test_with_the_feed_off_the_intake_runs_as_a_faust_agent(kafka_bootstrap, tmp
 def test_handled_input_is_committed(kafka_bootstrap, prefix, worker):
     # The intake acknowledges a batch once Kafka took its output; Faust then commits it. A worker
     # that handled records but never acknowledged them would read them all again at each restart.
-    import time
-
-    from kafka import KafkaConsumer, TopicPartition
-
     acct = f"acct_{uuid.uuid4().hex[:6]}"
     pay = event("payment.succeeded", acct, {"payment_id": "pay_c", "amount": 300, "currency": "USD"})
     produce(kafka_bootstrap, prefix, [pay])
     read_topic(kafka_bootstrap, prefix + "notifications",
                until=lambda rs: any(n["cause"]["event_id"] == pay["id"] for n in notifications_for(rs, acct)))
-    reader = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=worker.app_id, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(prefix + "payments", p) for p in reader.partitions_for_topic(prefix + "payments")]
-        ends = reader.end_offsets(partitions)
-        deadline = time.monotonic() + 30  # Faust commits every few seconds
-        while time.monotonic() < deadline:
-            committed = {tp: reader.committed(tp) or 0 for tp in partitions}
-            if all(committed[tp] >= ends[tp] for tp in partitions):
-                break
-            time.sleep(0.5)
-        assert committed == ends
-    finally:
-        reader.close()
+    committed, ends = committed_and_ends(kafka_bootstrap, worker.app_id, prefix + "payments")
+    assert committed == ends
