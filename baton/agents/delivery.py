@@ -9,8 +9,8 @@ the queued ones. The ledger makes the redelivery after a crash send nothing
 that was already delivered.
 
 Notifications this worker's intake wrote are usually on their way already: the
-hand-over (``baton.notify.handover``) gave them to the dispatcher once Kafka had
-them, and their copy read back here is acknowledged when that delivery is done.
+hand-over (``baton.notify.handover``) gave them to the dispatcher as they were
+sent, and their copy read back here is acknowledged when that delivery is done.
 """
 
 from __future__ import annotations

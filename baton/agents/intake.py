@@ -79,7 +79,7 @@ class Batch:
 
     ``writes``: the accounts it changed, with their stored bytes and the last event of
     each; ``out``: the notifications, dead letters and table changelog records; ``notes``:
-    its notifications, to hand over to the delivery lanes once ``out`` is in Kafka.
+    its notifications, to hand over to the delivery lanes once ``out`` is queued.
     """
 
     __slots__ = ("writes", "out", "notes")
@@ -87,7 +87,7 @@ class Batch:
     def __init__(self) -> None:
         self.writes: dict[bytes, tuple[bytes, object]] = {}
         self.out = OutputBatch()
-        self.notes: list[tuple[bytes, Notification]] = []  # for the hand-over, once ``out`` is in Kafka
+        self.notes: list[tuple[bytes, Notification]] = []  # for the hand-over, once ``out`` is queued
 
 
 def register(baton: "BatonApp") -> None:
@@ -313,7 +313,7 @@ def register(baton: "BatonApp") -> None:
         write_batch(batch)
         sent = await baton.send_output(batch.out)
         if sent is not None and batch.notes and baton.hand_over is not None:
-            sent.add_done_callback(_hand_over_when_sent(baton.hand_over, batch.notes))
+            baton.hand_over.offer(batch.notes)  # queued for Kafka: the input is not acknowledged before it is in
         baton.intake_delay.observe("handled", produced_at)
         return sent
 
@@ -360,11 +360,3 @@ def register(baton: "BatonApp") -> None:
     async def _forget_cached_accounts(app_, revoked, **kwargs) -> None:  # noqa: ARG001
         # Partitions move: what the table holds changes under the cache.
         cache.clear()
-
-
-def _hand_over_when_sent(hand_over, notes: list):
-    def callback(sent: asyncio.Future) -> None:
-        if not sent.cancelled() and sent.exception() is None:  # refused: the worker stops, nothing to hand over
-            hand_over.offer(notes)
-
-    return callback

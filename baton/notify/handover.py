@@ -3,16 +3,21 @@
 Without it a notification reaches its lane only through Kafka: the intake produces it
 to ``m2c.notifications`` and the delivery agent reads it back through Faust's fetch,
 conductor and consumer thread, 20–50 ms (p50) at 1,000 events/s on a busy machine
-(docs/benchmarks-latency-scale.md, round 12). Once Kafka has acknowledged the
-intake's batch the record is safe there, so the worker that delivers its partition
-may start on it at once.
+(docs/benchmarks-latency-scale.md, round 12). Instead, as soon as an intake batch's
+output is queued for Kafka, the worker that delivers those partitions starts on them.
 
-The copy read back from Kafka is still the one acknowledged, so the delivery
-agent's guarantees hold: its offset is committed only once the delivery handed
-over is finished (its ledger marks in Kafka); a crash before that reads it again,
-and the ledger skips what was sent. That copy is acknowledged without a second
-pass through the dispatcher (no ``skipped-duplicate`` record), whichever of the
-two copies comes first.
+Nothing is lost or repeated more for it:
+
+- the input behind a batch is acknowledged only once Kafka has all of its output, so a
+  crash (or a batch Kafka refuses, which stops the worker) before then reads the input
+  again, and the same notification ids are written again: the ledger skips what was
+  delivered, as it does for any copy;
+- the copy read back from Kafka is still the one acknowledged, once the delivery handed
+  over for it is finished (its ledger marks in Kafka), and it makes no second pass
+  through the dispatcher (no ``skipped-duplicate`` record). The hand-over runs before
+  the producer even sends the batch, so its copy is never read back first;
+- the lanes are the same, so a crash still repeats at most the one send in flight per
+  destination.
 
 A notification is handed over only
 
@@ -64,7 +69,9 @@ class HandOver:
     # --- the intake's side -------------------------------------------------------------
 
     def offer(self, notes: list[tuple[bytes, Notification]]) -> None:
-        """Hand over ``(record key, notification)`` pairs whose records Kafka has acknowledged."""
+        """Hand over ``(record key, notification)`` pairs whose records are queued for Kafka.
+
+        The work runs in a task started now, so before the producer's own task sends them."""
         task = asyncio.ensure_future(self._hand_over(notes))
         self._tasks.add(task)  # held: the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)
@@ -73,7 +80,7 @@ class HandOver:
         for key, notification in notes:
             nid = notification.id
             if nid in self._read:
-                del self._read[nid]  # read back first: the agent is delivering it
+                del self._read[nid]  # an earlier copy, read back before: the agent delivered it
                 continue
             if nid in self._handed or not self.owns(key):
                 continue
