@@ -158,7 +158,7 @@ class DeliverySettings(BaseModel):
     drain_timeout_seconds: float = Field(30.0, ge=0, description="How long stop() waits for queued messages.")
     hand_over: bool = Field(
         True,
-        description="A worker starts delivering the notifications it writes as soon as they are queued for Kafka, "
+        description="A worker starts delivering the notifications it writes as it sends them to Kafka, "
                     "instead of after reading them back from m2c.notifications (baton/notify/handover.py): the same "
                     "guarantees, a shorter way to Slack and email. Only for its own partitions, and only while the queue has room.")
 

@@ -79,7 +79,7 @@ class Batch:
 
     ``writes``: the accounts it changed, with their stored bytes and the last event of
     each; ``out``: the notifications, dead letters and table changelog records; ``notes``:
-    its notifications, to hand over to the delivery lanes once ``out`` is queued.
+    its notifications, to hand over to the delivery lanes as ``out`` is sent.
     """
 
     __slots__ = ("writes", "out", "notes")
@@ -87,7 +87,7 @@ class Batch:
     def __init__(self) -> None:
         self.writes: dict[bytes, tuple[bytes, object]] = {}
         self.out = OutputBatch()
-        self.notes: list[tuple[bytes, Notification]] = []  # for the hand-over, once ``out`` is queued
+        self.notes: list[tuple[bytes, Notification]] = []  # for the hand-over, as ``out`` is sent
 
 
 def register(baton: "BatonApp") -> None:
@@ -311,9 +311,11 @@ def register(baton: "BatonApp") -> None:
                 reject(batch, msg, f"Baton failed to process this record ({type(exc).__name__}: {exc}); "
                                    "it is kept here so it can be replayed once the cause is fixed")
         write_batch(batch)
+        if batch.notes and baton.hand_over is not None:
+            # Before the output is sent, so that no copy of it can be read back first. Safe: the
+            # input is acknowledged only once all of the output is in Kafka (baton.notify.handover).
+            baton.hand_over.offer(batch.notes)
         sent = await baton.send_output(batch.out)
-        if sent is not None and batch.notes and baton.hand_over is not None:
-            baton.hand_over.offer(batch.notes)  # queued for Kafka: the input is not acknowledged before it is in
         baton.intake_delay.observe("handled", produced_at)
         return sent
 

@@ -3,8 +3,8 @@
 Without it a notification reaches its lane only through Kafka: the intake produces it
 to ``m2c.notifications`` and the delivery agent reads it back through Faust's fetch,
 conductor and consumer thread, 20–50 ms (p50) at 1,000 events/s on a busy machine
-(docs/benchmarks-latency-scale.md, round 12). Instead, as soon as an intake batch's
-output is queued for Kafka, the worker that delivers those partitions starts on them.
+(docs/benchmarks-latency-scale.md, round 12). Instead, as an intake batch's output
+is sent to Kafka, the worker that delivers those partitions starts on them.
 
 Nothing is lost or repeated more for it:
 
@@ -14,8 +14,8 @@ Nothing is lost or repeated more for it:
   delivered, as it does for any copy;
 - the copy read back from Kafka is still the one acknowledged, once the delivery handed
   over for it is finished (its ledger marks in Kafka), and it makes no second pass
-  through the dispatcher (no ``skipped-duplicate`` record). The hand-over runs before
-  the producer even sends the batch, so its copy is never read back first;
+  through the dispatcher (no ``skipped-duplicate`` record). The hand-over is started
+  before the batch is queued in the producer, so its copy cannot be read back first;
 - the lanes are the same, so a crash still repeats at most the one send in flight per
   destination.
 
@@ -40,7 +40,7 @@ from baton.streams.records import Notification
 log = logging.getLogger(__name__)
 
 # Ids remembered on each side until the other copy shows up: far more than are in
-# flight between a produce acknowledgement and the fetch of the same record.
+# flight between the hand-over and the fetch of the same record.
 REMEMBERED_IDS = 10_000
 
 
@@ -62,16 +62,17 @@ class HandOver:
         self.remembered = remembered
         # id -> the dispatcher's future for it: handed over, its copy in Kafka not yet read back.
         self._handed: OrderedDict[str, asyncio.Future] = OrderedDict()
-        # ids the delivery agent read back before the hand-over got to them: it delivers those.
+        # ids the delivery agent read back and delivered itself: an id written again (a copy it
+        # never saw handed over) is left to it.
         self._read: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
 
     # --- the intake's side -------------------------------------------------------------
 
     def offer(self, notes: list[tuple[bytes, Notification]]) -> None:
-        """Hand over ``(record key, notification)`` pairs whose records are queued for Kafka.
+        """Hand over ``(record key, notification)`` pairs whose records are about to be sent.
 
-        The work runs in a task started now, so before the producer's own task sends them."""
+        The work runs in a task scheduled now, so before the producer's own task sends them."""
         task = asyncio.ensure_future(self._hand_over(notes))
         self._tasks.add(task)  # held: the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)
@@ -80,7 +81,7 @@ class HandOver:
         for key, notification in notes:
             nid = notification.id
             if nid in self._read:
-                del self._read[nid]  # an earlier copy, read back before: the agent delivered it
+                del self._read[nid]  # an earlier copy was read back and delivered by the agent
                 continue
             if nid in self._handed or not self.owns(key):
                 continue
