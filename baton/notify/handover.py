@@ -2,8 +2,8 @@
 
 Without it a notification reaches its lane only through Kafka: the intake produces it
 to ``m2c.notifications`` and the delivery agent reads it back through Faust's fetch,
-conductor and consumer thread, 20–50 ms (p50) at 1,000 events/s on a busy machine
-(docs/benchmarks-latency-scale.md, round 12). Instead, as an intake batch's output
+conductor and consumer thread: a delivery stage of 12–52 ms at the median at 1,000
+events/s on this project's busy machine (docs/benchmarks-latency-scale.md, rounds 11, 12). Instead, as an intake batch's output
 is sent to Kafka, the worker that delivers those partitions starts on them.
 
 Nothing is lost or repeated more for it:
